@@ -12,16 +12,19 @@ Two request paths exist in Sentry, and both are covered:
   * native: `Query(...)` objects (TSDB sparklines, eventstore latest/oldest/recommended and
     adjacent events, the group events list).
 
-The shapes follow docs `sentry-integration.md` §3.2 (page → Sentry code → query shape → referrer)
-and the Sentry sources named in each builder's docstring.
+The shapes follow sentry-integration.md §3.2 in the shared reference (page → Sentry code →
+query shape → referrer) and the Sentry functions named in each builder's docstring.
 
-Tests:
-  * `test_render[...]`       no server: the SDK builds and serialises every shape;
-  * `test_dry_run[...]`      every shape with `dry_run`, expecting 200, `data == []`, `meta` a list;
-  * `test_result_columns[...]` the same shapes executed on an empty store: `meta` names must be
-    the grouped then selected names (Snuba §2.3), and `totals` must hold every aggregate alias
-    when `TOTALS True` (Sentry reads `totals["total"]`);
-  * `test_replay_sentry_23_7[...]` every body a real Sentry 23.7.1 sent, replayed as recorded.
+Tests (`-k render` runs the ones that need no server):
+  * `test_render*`: the SDK builds and serialises every shape into a body Snuba's schema accepts;
+  * `test_dry_run[...]`: every shape with `dry_run`: HTTP 200, `data == []`, `meta` a list;
+  * `test_result_columns[...]`: the same shapes executed on an empty store: `meta` names must be
+    the grouped then selected names (snuba-api.md §2.3), and `totals` must hold every aggregate
+    alias when `TOTALS True` (Sentry reads `totals["total"]`);
+  * `test_replay_sentry_23_7[...]`: every body a real Sentry 23.7.1 sent
+    (`sentry-23.7-snql.jsonl`, path overridable with `$SENTRY_23_7_SNQL`), with dry_run;
+  * `test_replay_sentry_23_7_executed[...]`: the same bodies executed, with the same `meta` and
+    `totals` checks.
 
 Run `python tests/integration/test_snuba_sdk.py` to print every rendered request.
 """
@@ -35,7 +38,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +55,6 @@ from snuba_sdk import (
     Function,
     Granularity,
     Limit,
-    LimitBy,
     Offset,
     Op,
     Or,
@@ -98,12 +100,21 @@ SNUBA_BODY_KEYS = {
 
 REQUEST_TIMEOUT_SECONDS = 30
 
-RECORDED_BODIES_PATH = Path(
-    os.environ.get(
-        "SENTRY_23_7_SNQL",
-        Path(__file__).resolve().parents[3] / "shared" / "reference" / "sentry-23.7-snql.jsonl",
-    )
-)
+
+def recorded_bodies_path() -> Path:
+    """`$SENTRY_23_7_SNQL`, else the repository's copy in tests/data, else shared/reference
+    beside the repository."""
+    explicit = os.environ.get("SENTRY_23_7_SNQL")
+    if explicit:
+        return Path(explicit)
+    repo_root = Path(__file__).resolve().parents[2]
+    in_repo = repo_root / "tests" / "data" / "sentry-23.7-snql.jsonl"
+    if in_repo.is_file():
+        return in_repo
+    return repo_root.parent / "shared" / "reference" / "sentry-23.7-snql.jsonl"
+
+
+RECORDED_BODIES_PATH = recorded_bodies_path()
 
 
 def utc_now() -> datetime:
@@ -112,12 +123,12 @@ def utc_now() -> datetime:
     Microseconds are kept on purpose: Sentry's datetime literals carry them
     (`toDateTime('2026-11-25T16:52:12.826552')`) and Snuba drops them.
     """
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def floor_to(moment: datetime, seconds: int) -> datetime:
-    epoch = int(moment.replace(tzinfo=timezone.utc).timestamp())
-    return datetime.fromtimestamp(epoch - epoch % seconds, timezone.utc).replace(tzinfo=None)
+    epoch = int(moment.replace(tzinfo=UTC).timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, UTC).replace(tzinfo=None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1012,7 +1023,13 @@ def load_recorded_bodies() -> list[dict[str, Any]]:
 
 
 RECORDED = load_recorded_bodies()
-RECORDED_IDS = [f"{index:02d}-{record['referer']}" for index, record in enumerate(RECORDED)]
+# A missing recording file must fail the replay tests, not turn them into an empty (skipped)
+# parameter set: it then yields one `None` case that fails with the reason.
+RECORDED_PARAMS = [
+    pytest.param(record, id=f"{index:02d}-{record['referer']}")
+    for index, record in enumerate(RECORDED)
+] or [pytest.param(None, id="recordings-missing")]
+MISSING_RECORDINGS = f"no recorded bodies at {RECORDED_BODIES_PATH} (set SENTRY_23_7_SNQL)"
 
 # The SDK always back-ticks aliases: `expr AS `alias``.
 ALIAS_RE = re.compile(r" AS `([^`]+)`$")
@@ -1111,7 +1128,7 @@ def test_render_covers_every_referrer_of_the_issue_pages() -> None:
 
 def test_render_recorded_bodies_are_present() -> None:
     """The replay test needs the recorded traffic; its absence is a failure, not a skip."""
-    assert RECORDED, f"no recorded bodies at {RECORDED_BODIES_PATH} (set SENTRY_23_7_SNQL)"
+    assert RECORDED, MISSING_RECORDINGS
     for record in RECORDED:
         assert record["path"] == f"/{record['body']['dataset']}/snql"
         assert record["body"]["query"].startswith("MATCH ")
@@ -1155,9 +1172,10 @@ def test_result_columns(sentry_sls, shape: Shape) -> None:
         assert not missing, f"totals lacks {sorted(missing)}: {totals}"
 
 
-@pytest.mark.parametrize("record", RECORDED, ids=RECORDED_IDS)
+@pytest.mark.parametrize("record", RECORDED_PARAMS)
 def test_replay_sentry_23_7(sentry_sls, record: dict[str, Any]) -> None:
     """A body a real Sentry 23.7.1 sent, replayed to its recorded path with dry_run."""
+    assert record is not None, MISSING_RECORDINGS
     body = json.dumps({**record["body"], "dry_run": True})
     response = post_body(sentry_sls.snuba_url, record["path"], body, record["referer"])
     payload = json_body(response, body)
@@ -1165,10 +1183,11 @@ def test_replay_sentry_23_7(sentry_sls, record: dict[str, Any]) -> None:
     assert isinstance(payload.get("meta"), list), payload
 
 
-@pytest.mark.parametrize("record", RECORDED, ids=RECORDED_IDS)
+@pytest.mark.parametrize("record", RECORDED_PARAMS)
 def test_replay_sentry_23_7_executed(sentry_sls, record: dict[str, Any]) -> None:
     """The same bodies executed as recorded: Sentry 23.7 answered HTTP 500 on these pages
     when `meta` was empty or `totals` lacked an alias, so check both."""
+    assert record is not None, MISSING_RECORDINGS
     body = json.dumps(record["body"])
     response = post_body(sentry_sls.snuba_url, record["path"], body, record["referer"])
     payload = json_body(response, body)
