@@ -161,8 +161,8 @@ pub fn expand_aliases(query: &mut Query) -> Result<(), ParseError> {
     }
     let mut failure = None;
     query.map_expressions(&mut |expr| {
-        let mut visiting = HashSet::new();
-        match expand(expr.clone(), &definitions, &mut visiting) {
+        let mut defining = Vec::new();
+        match expand(expr.clone(), &definitions, &mut defining) {
             Ok(expanded) => expanded,
             Err(error) => {
                 failure.get_or_insert(error);
@@ -173,58 +173,68 @@ pub fn expand_aliases(query: &mut Query) -> Result<(), ParseError> {
     failure.map_or(Ok(()), Err)
 }
 
+/// Expands alias references in `expr`. `defining` holds the aliases whose
+/// definitions enclose the current node: a reference to the innermost one is
+/// the underlying column (`sum(value) AS value`), to an outer one a cycle.
 fn expand(
     expr: Expr,
     definitions: &HashMap<String, Expr>,
-    visiting: &mut HashSet<String>,
+    defining: &mut Vec<String>,
 ) -> Result<Expr, ParseError> {
     if let ExprKind::Column(name) = &expr.kind {
-        if let Some(definition) = definitions.get(name) {
-            // `project_id AS project_id` refers to the column, not to itself.
-            let is_same_column = definition.as_column() == Some(name.as_str());
-            let is_the_definition = expr.alias.as_deref() == Some(name.as_str());
-            if !is_same_column && !is_the_definition {
-                if !visiting.insert(name.clone()) {
-                    return Err(ParseError::invalid_at(
-                        format!("Cyclic aliases {name} resolves to {definition}"),
-                        expr.span.start,
-                    ));
-                }
-                let expanded = expand(definition.clone(), definitions, visiting)?;
-                visiting.remove(name);
-                return Ok(expanded);
-            }
+        let Some(definition) = definitions.get(name) else {
+            return Ok(expr);
+        };
+        // `project_id AS project_id` and self-references are the column.
+        let is_same_column = definition.as_column() == Some(name.as_str());
+        let is_self_reference = defining.last() == Some(name)
+            || expr.alias.as_deref() == Some(name.as_str());
+        if is_same_column || is_self_reference {
+            return Ok(expr);
         }
-        return Ok(expr);
+        if defining.contains(name) {
+            return Err(ParseError::invalid_at(
+                format!("Cyclic aliases {name} resolves to {definition}"),
+                expr.span.start,
+            ));
+        }
+        return expand(definition.clone(), definitions, defining);
     }
     let Expr { kind, alias, span } = expr;
+    let pushed = alias.is_some();
+    if let Some(alias) = &alias {
+        defining.push(alias.clone());
+    }
     let kind = match kind {
         ExprKind::Function { name, args } => ExprKind::Function {
             name,
-            args: expand_all(args, definitions, visiting)?,
+            args: expand_all(args, definitions, defining)?,
         },
         ExprKind::Curried { name, params, args } => ExprKind::Curried {
             name,
-            params: expand_all(params, definitions, visiting)?,
-            args: expand_all(args, definitions, visiting)?,
+            params: expand_all(params, definitions, defining)?,
+            args: expand_all(args, definitions, defining)?,
         },
         ExprKind::Lambda { params, body } => ExprKind::Lambda {
             params,
-            body: Box::new(expand(*body, definitions, visiting)?),
+            body: Box::new(expand(*body, definitions, defining)?),
         },
         leaf => leaf,
     };
+    if pushed {
+        defining.pop();
+    }
     Ok(Expr { kind, alias, span })
 }
 
 fn expand_all(
     exprs: Vec<Expr>,
     definitions: &HashMap<String, Expr>,
-    visiting: &mut HashSet<String>,
+    defining: &mut Vec<String>,
 ) -> Result<Vec<Expr>, ParseError> {
     exprs
         .into_iter()
-        .map(|expr| expand(expr, definitions, visiting))
+        .map(|expr| expand(expr, definitions, defining))
         .collect()
 }
 
