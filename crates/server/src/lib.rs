@@ -1,0 +1,12 @@
+//! HTTP for sentry-sls.
+//!
+//! The Snuba API listener (default `127.0.0.1:1218`): `GET /health`,
+//! `POST /{dataset}/snql`, `POST /{dataset}/mql`, the legacy `/query`,
+//! `POST /rpc/{name}/{version}`, `DELETE /{storage}`, and `GET /metrics`
+//! (Prometheus). Every error is mapped to Snuba's shape in one place
+//! ([`snuba_api::error_response`]). Request handling that is CPU work
+//! (parsing, validation, execution) runs on the blocking pool.
+
+pub mod snuba_api;
+
+pub use snuba_api::{router, serve, ServerConfig};
