@@ -1,7 +1,7 @@
 """Fixtures for the real-binary integration tests.
 
-`sentry_sls` starts one `sentry-sls serve` process for the whole test session, on two free
-loopback ports and an empty temporary data directory, and stops it at the end (SIGTERM, then
+`sentry_sls` starts one `sentry-sls serve` process for the whole test session, on a free
+loopback port and an empty temporary data directory, and stops it at the end (SIGTERM, then
 wait). Tests that do not ask for the fixture (for example the `render` tests, which only check
 that snuba-sdk builds the requests) run without the binary.
 
@@ -48,8 +48,6 @@ class SentrySls:
 
     snuba_url: str
     """Base URL of the Snuba-compatible query API, e.g. `http://127.0.0.1:40123`."""
-    ingest_url: str
-    """Base URL of the ingest API."""
     data_dir: Path
     process: subprocess.Popen
     stderr_path: Path
@@ -157,7 +155,7 @@ def sentry_sls(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     stderr_path = work_dir / "stderr.log"
     request.config.stash[_STDERR_PATH_KEY] = stderr_path
 
-    snuba_port, ingest_port = _free_loopback_ports(2)
+    (snuba_port,) = _free_loopback_ports(1)
     command = [
         str(binary),
         "serve",
@@ -165,8 +163,6 @@ def sentry_sls(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         str(data_dir),
         "--snuba-listen",
         f"127.0.0.1:{snuba_port}",
-        "--ingest-listen",
-        f"127.0.0.1:{ingest_port}",
     ]
     environment = dict(os.environ)
     environment.setdefault("RUST_BACKTRACE", "1")
@@ -186,7 +182,6 @@ def sentry_sls(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         _wait_for_health(process, f"http://127.0.0.1:{snuba_port}/health", stderr_path)
         yield SentrySls(
             snuba_url=f"http://127.0.0.1:{snuba_port}",
-            ingest_url=f"http://127.0.0.1:{ingest_port}",
             data_dir=data_dir,
             process=process,
             stderr_path=stderr_path,

@@ -43,12 +43,16 @@ impl Executor for NoRowsExecutor {
 /// aggregation without `BY` yields one row of the aggregates' defaults
 /// (`count()` = 0). With `TOTALS` and `BY`, the totals row holds defaults.
 pub fn empty_result(query: &ValidatedQuery) -> ResultSet {
-    let defaults: Vec<_> = query.columns.iter().map(|column| default_cell(&column.ty)).collect();
+    let defaults: Vec<_> = query
+        .columns
+        .iter()
+        .map(|column| default_cell(&column.ty))
+        .collect();
     let aggregates = query.query.select.iter().any(|item| {
         let mut found = false;
         item.expr.walk(&mut |expr| {
-            if let sentry_sls_snql::ExprKind::Function { name, .. } | sentry_sls_snql::ExprKind::Curried { name, .. } =
-                &expr.kind
+            if let sentry_sls_snql::ExprKind::Function { name, .. }
+            | sentry_sls_snql::ExprKind::Curried { name, .. } = &expr.kind
             {
                 found |= is_aggregate_function(name);
             }
@@ -88,7 +92,10 @@ impl Engine {
         let validated = parse_and_validate(&request.query, Checks::QUERY)?;
         let sql = self.executor.explain(&validated);
         let mut stats = Map::new();
-        stats.insert("clickhouse_table".into(), json!(validated.entity.map(|entity| entity.name)));
+        stats.insert(
+            "clickhouse_table".into(),
+            json!(validated.entity.map(|entity| entity.name)),
+        );
         stats.insert("referrer".into(), json!(request.effective_referrer(None)));
         stats.insert("consistent".into(), json!(request.flags.consistent));
         stats.insert("final".into(), json!(false));
@@ -119,11 +126,16 @@ impl Engine {
             return Err(SnubaError::Dataset(dataset_name.to_string()));
         }
         if request.mql_context.is_none() {
-            return Err(SnubaError::InvalidQuery("MQL requests need an mql_context".into()));
+            return Err(SnubaError::InvalidQuery(
+                "MQL requests need an mql_context".into(),
+            ));
         }
         if request.query.trim().is_empty() {
             return Err(SnubaError::InvalidQuery("the MQL query is empty".into()));
         }
-        Ok(success_body(&ResultSet::default(), &ResponseExtras::default()))
+        Ok(success_body(
+            &ResultSet::default(),
+            &ResponseExtras::default(),
+        ))
     }
 }

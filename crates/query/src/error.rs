@@ -78,7 +78,10 @@ impl SnubaError {
     /// also carries `timing`, `quota_allowance` and `stats`, like Snuba's
     /// `QueryException`).
     fn is_query_time(&self) -> bool {
-        matches!(self, SnubaError::RateLimited(_) | SnubaError::ClickHouse { .. })
+        matches!(
+            self,
+            SnubaError::RateLimited(_) | SnubaError::ClickHouse { .. }
+        )
     }
 
     /// The response body.
@@ -100,7 +103,10 @@ impl SnubaError {
         body.insert("error".into(), Value::Object(error));
         if self.is_query_time() {
             body.insert("timing".into(), crate::response::timing_json(0));
-            body.insert("quota_allowance".into(), crate::response::quota_allowance_json());
+            body.insert(
+                "quota_allowance".into(),
+                crate::response::quota_allowance_json(),
+            );
             body.insert("stats".into(), json!({}));
             body.insert("sql".into(), json!(""));
             body.insert("experiments".into(), json!({}));
@@ -126,9 +132,27 @@ mod tests {
             (SnubaError::Dataset("nope".into()), 404, "dataset"),
             (SnubaError::InvalidQuery("x".into()), 400, "invalid_query"),
             (SnubaError::RateLimited("x".into()), 429, "rate-limited"),
-            (SnubaError::ClickHouse { code: 160, message: "timeout".into() }, 500, "clickhouse"),
-            (SnubaError::ClickHouse { code: 43, message: "type".into() }, 400, "clickhouse"),
-            (SnubaError::Internal("x".into()), 500, "internal_server_error"),
+            (
+                SnubaError::ClickHouse {
+                    code: 160,
+                    message: "timeout".into(),
+                },
+                500,
+                "clickhouse",
+            ),
+            (
+                SnubaError::ClickHouse {
+                    code: 43,
+                    message: "type".into(),
+                },
+                400,
+                "clickhouse",
+            ),
+            (
+                SnubaError::Internal("x".into()),
+                500,
+                "internal_server_error",
+            ),
         ];
         for (error, status, error_type) in cases {
             assert_eq!(error.status(), status, "{error:?}");
@@ -138,7 +162,11 @@ mod tests {
             SnubaError::Dataset("nope".into()).to_body()["error"]["message"],
             "dataset 'nope' does not exist"
         );
-        let clickhouse = SnubaError::ClickHouse { code: 202, message: "busy".into() }.to_body();
+        let clickhouse = SnubaError::ClickHouse {
+            code: 202,
+            message: "busy".into(),
+        }
+        .to_body();
         assert_eq!(clickhouse["error"]["code"], 202);
         assert!(clickhouse["quota_allowance"].is_object());
     }

@@ -149,7 +149,9 @@ impl QueryRequest {
 
     /// `tenant_ids.organization_id`, if sent.
     pub fn organization_id(&self) -> Option<u64> {
-        self.tenant_ids.get("organization_id").and_then(Value::as_u64)
+        self.tenant_ids
+            .get("organization_id")
+            .and_then(Value::as_u64)
     }
 }
 

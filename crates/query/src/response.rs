@@ -140,7 +140,13 @@ pub fn success_body(result: &ResultSet, extras: &ResponseExtras) -> Value {
     let mut body = Map::new();
     body.insert(
         "data".into(),
-        Value::Array(result.rows.iter().map(|row| result.row_object(row)).collect()),
+        Value::Array(
+            result
+                .rows
+                .iter()
+                .map(|row| result.row_object(row))
+                .collect(),
+        ),
     );
     body.insert(
         "meta".into(),
@@ -239,17 +245,34 @@ mod tests {
     fn duplicate_names_collapse_and_order_is_kept() {
         let mut result = ResultSet {
             columns: vec![
-                ResultColumn { name: "group_id".into(), ty: "UInt64".into() },
-                ResultColumn { name: "count".into(), ty: "UInt64".into() },
-                ResultColumn { name: "group_id".into(), ty: "UInt64".into() },
+                ResultColumn {
+                    name: "group_id".into(),
+                    ty: "UInt64".into(),
+                },
+                ResultColumn {
+                    name: "count".into(),
+                    ty: "UInt64".into(),
+                },
+                ResultColumn {
+                    name: "group_id".into(),
+                    ty: "UInt64".into(),
+                },
             ],
             rows: vec![vec![Cell::UInt(7), Cell::UInt(3), Cell::UInt(7)]],
             totals: Some(vec![Cell::UInt(0), Cell::UInt(3), Cell::UInt(0)]),
         };
         result.dedup_columns();
         let body = success_body(&result, &ResponseExtras::default());
-        assert_eq!(body["meta"], json!([{"name": "group_id", "type": "UInt64"}, {"name": "count", "type": "UInt64"}]));
-        let keys: Vec<_> = body["data"][0].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(
+            body["meta"],
+            json!([{"name": "group_id", "type": "UInt64"}, {"name": "count", "type": "UInt64"}])
+        );
+        let keys: Vec<_> = body["data"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
         assert_eq!(keys, ["group_id", "count"]);
         assert_eq!(body["totals"], json!({"group_id": 0, "count": 3}));
         assert!(body.get("sql").is_none());
@@ -257,7 +280,11 @@ mod tests {
 
     #[test]
     fn debug_adds_stats_and_sql() {
-        let extras = ResponseExtras { debug: true, sql: "* | SELECT 1".into(), ..Default::default() };
+        let extras = ResponseExtras {
+            debug: true,
+            sql: "* | SELECT 1".into(),
+            ..Default::default()
+        };
         let body = success_body(&ResultSet::default(), &extras);
         assert_eq!(body["sql"], "* | SELECT 1");
         assert_eq!(body["stats"]["result_rows"], 0);

@@ -52,21 +52,22 @@ fn literal_type(literal: &Literal) -> &'static str {
 }
 
 fn column_type(name: &str, context: &TypeContext<'_>) -> String {
-    if let Some((_, ty)) = context.inner_columns.iter().find(|(column, _)| column == name) {
+    if let Some((_, ty)) = context
+        .inner_columns
+        .iter()
+        .find(|(column, _)| column == name)
+    {
         return ty.clone();
     }
     let Some(entity) = context.entity else {
         return "String".into();
     };
     // Join queries qualify columns with the entity alias.
-    let bare = entity
-        .column_type(name)
-        .map(str::to_string)
-        .or_else(|| {
-            name.split_once('.')
-                .and_then(|(_, rest)| entity.column_type(rest))
-                .map(str::to_string)
-        });
+    let bare = entity.column_type(name).map(str::to_string).or_else(|| {
+        name.split_once('.')
+            .and_then(|(_, rest)| entity.column_type(rest))
+            .map(str::to_string)
+    });
     let ty = bare.unwrap_or_else(|| "String".into());
     if name == "time" || name == "rtime" || name.starts_with("bucketed_") {
         return match context.granularity {
@@ -92,10 +93,9 @@ fn subscript_type(column: &str, key: &str, context: &TypeContext<'_>) -> String 
         _ => None,
     };
     match (promoted, context.entity) {
-        (Some(physical), Some(entity)) => entity
-            .column_type(physical)
-            .unwrap_or("String")
-            .to_string(),
+        (Some(physical), Some(entity)) => {
+            entity.column_type(physical).unwrap_or("String").to_string()
+        }
         _ => "String".into(),
     }
 }
@@ -132,7 +132,10 @@ fn is_signed(ty: &str) -> bool {
 
 fn function_type(name: &str, args: &[Expr], context: &TypeContext<'_>) -> String {
     let arg_types: Vec<String> = args.iter().map(|arg| infer(arg, context)).collect();
-    let first = arg_types.first().cloned().unwrap_or_else(|| "String".into());
+    let first = arg_types
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "String".into());
     let numeric = |signed_when_minus: bool| {
         if arg_types.iter().any(|ty| is_float(ty)) {
             "Float64".to_string()
@@ -143,13 +146,27 @@ fn function_type(name: &str, args: &[Expr], context: &TypeContext<'_>) -> String
         }
     };
     match name {
-        "count" | "countIf" | "uniq" | "uniqIf" | "uniqExact" | "uniqExactIf" | "uniqHLL12"
-        | "uniqCombined" | "cityHash64" | "length" | "indexOf" | "toUInt64" | "farmHash64"
-        | "positionCaseInsensitive" | "position" | "countEqual" | "sipHash64" => "UInt64".into(),
+        "count"
+        | "countIf"
+        | "uniq"
+        | "uniqIf"
+        | "uniqExact"
+        | "uniqExactIf"
+        | "uniqHLL12"
+        | "uniqCombined"
+        | "cityHash64"
+        | "length"
+        | "indexOf"
+        | "toUInt64"
+        | "farmHash64"
+        | "positionCaseInsensitive"
+        | "position"
+        | "countEqual"
+        | "sipHash64" => "UInt64".into(),
         "toInt64" => "Int64".into(),
-        "avg" | "avgIf" | "divide" | "log" | "ln" | "log2" | "log10" | "sqrt" | "pow"
-        | "power" | "exp" | "toFloat64" | "quantile" | "median" | "stddevPop" | "stddevSamp"
-        | "varPop" | "varSamp" | "apdex" | "failure_rate" => "Float64".into(),
+        "avg" | "avgIf" | "divide" | "log" | "ln" | "log2" | "log10" | "sqrt" | "pow" | "power"
+        | "exp" | "toFloat64" | "quantile" | "median" | "stddevPop" | "stddevSamp" | "varPop"
+        | "varSamp" | "apdex" | "failure_rate" => "Float64".into(),
         "sum" | "sumIf" => numeric(false),
         "plus" | "multiply" => numeric(false),
         "minus" => numeric(true),
@@ -167,7 +184,11 @@ fn function_type(name: &str, args: &[Expr], context: &TypeContext<'_>) -> String
         "multiIf" => arg_types.get(1).cloned().unwrap_or(first),
         "toString" | "lower" | "upper" | "replaceAll" | "concat" | "substring" | "trim"
         | "emptyIfNull" | "hex" | "lowerUTF8" | "upperUTF8" => "String".into(),
-        "toDateTime" | "now" | "toStartOfMinute" | "toStartOfFiveMinute" | "toStartOfDay"
+        "toDateTime"
+        | "now"
+        | "toStartOfMinute"
+        | "toStartOfFiveMinute"
+        | "toStartOfDay"
         | "toStartOfInterval" => "DateTime".into(),
         "toStartOfHour" => {
             if args.len() > 1 {
@@ -181,8 +202,8 @@ fn function_type(name: &str, args: &[Expr], context: &TypeContext<'_>) -> String
         "toUInt8" | "equals" | "notEquals" | "less" | "lessOrEquals" | "greater"
         | "greaterOrEquals" | "and" | "or" | "not" | "in" | "notIn" | "like" | "notLike"
         | "ilike" | "match" | "has" | "hasAny" | "hasAll" | "notEmpty" | "empty" | "isNull"
-        | "isNotNull" | "arrayExists" | "arrayAll" | "isHandled" | "notHandled"
-        | "startsWith" | "endsWith" => "UInt8".into(),
+        | "isNotNull" | "arrayExists" | "arrayAll" | "isHandled" | "notHandled" | "startsWith"
+        | "endsWith" => "UInt8".into(),
         "groupUniqArray" | "groupArray" | "array" | "topK" => {
             format!("Array({})", strip_nullable(&first))
         }

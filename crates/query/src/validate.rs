@@ -38,11 +38,20 @@ pub struct Checks {
 
 impl Checks {
     /// Everything the HTTP API checks for a `/snql` query.
-    pub const QUERY: Checks = Checks { mode: Mode::Query, entity_validators: true };
+    pub const QUERY: Checks = Checks {
+        mode: Mode::Query,
+        entity_validators: true,
+    };
     /// Everything checked for a subscription query.
-    pub const SUBSCRIPTION: Checks = Checks { mode: Mode::Subscription, entity_validators: true };
+    pub const SUBSCRIPTION: Checks = Checks {
+        mode: Mode::Subscription,
+        entity_validators: true,
+    };
     /// Parser and post-processors only (Snuba's `parse_snql_query`).
-    pub const POST_PARSE: Checks = Checks { mode: Mode::Query, entity_validators: false };
+    pub const POST_PARSE: Checks = Checks {
+        mode: Mode::Query,
+        entity_validators: false,
+    };
 }
 
 /// A query that passed validation.
@@ -77,13 +86,22 @@ pub fn validate(mut query: Query, checks: Checks) -> Result<ValidatedQuery, Snub
     match &query.source {
         Source::Storage(storage) => {
             if !STORAGES.contains(&storage.name.as_str()) {
-                return Err(invalid(format!("{} is not a valid storage name", storage.name)));
+                return Err(invalid(format!(
+                    "{} is not a valid storage name",
+                    storage.name
+                )));
             }
             if !checks.entity_validators {
                 // Parser and post-processors accept storage queries; only
                 // running them needs a storage, which sentry-sls does not have.
                 let columns = result_columns(&query, None, &[]);
-                return Ok(ValidatedQuery { query, entity: None, time_range: None, project_ids: Vec::new(), columns });
+                return Ok(ValidatedQuery {
+                    query,
+                    entity: None,
+                    time_range: None,
+                    project_ids: Vec::new(),
+                    columns,
+                });
             }
             Err(invalid(format!(
                 "storage queries (MATCH STORAGE({})) are not served by sentry-sls",
@@ -99,10 +117,18 @@ pub fn validate(mut query: Query, checks: Checks) -> Result<ValidatedQuery, Snub
             let time_range = time_range(&query, spec, None, mode)?;
             let project_ids = required_ids(&query, spec, None, checks)?;
             let columns = result_columns(&query, Some(spec), &[]);
-            Ok(ValidatedQuery { query, entity: Some(spec), time_range, project_ids, columns })
+            Ok(ValidatedQuery {
+                query,
+                entity: Some(spec),
+                time_range,
+                project_ids,
+                columns,
+            })
         }
         Source::Subquery(_) => {
-            let Source::Subquery(inner) = std::mem::replace(&mut query.source, Source::Join(Vec::new())) else {
+            let Source::Subquery(inner) =
+                std::mem::replace(&mut query.source, Source::Join(Vec::new()))
+            else {
                 unreachable!("matched a subquery above");
             };
             let inner = validate(*inner, checks)?;
@@ -116,9 +142,16 @@ pub fn validate(mut query: Query, checks: Checks) -> Result<ValidatedQuery, Snub
                 check_functions(&query)?;
             }
             let columns = result_columns(&query, None, &inner_columns);
-            let (entity, time_range, project_ids) = (inner.entity, inner.time_range, inner.project_ids.clone());
+            let (entity, time_range, project_ids) =
+                (inner.entity, inner.time_range, inner.project_ids.clone());
             query.source = Source::Subquery(Box::new(inner.query));
-            Ok(ValidatedQuery { query, entity, time_range, project_ids, columns })
+            Ok(ValidatedQuery {
+                query,
+                entity,
+                time_range,
+                project_ids,
+                columns,
+            })
         }
         Source::Join(relationships) => {
             let relationships = relationships.clone();
@@ -153,7 +186,13 @@ pub fn validate(mut query: Query, checks: Checks) -> Result<ValidatedQuery, Snub
             }
             let entity = first.ok_or_else(|| invalid("a join needs at least one relationship"))?;
             let columns = result_columns(&query, Some(entity), &[]);
-            Ok(ValidatedQuery { query, entity: Some(entity), time_range: time, project_ids: ids, columns })
+            Ok(ValidatedQuery {
+                query,
+                entity: Some(entity),
+                time_range: time,
+                project_ids: ids,
+                columns,
+            })
         }
     }
 }
@@ -231,7 +270,10 @@ fn check_columns(query: &Query, spec: &EntitySpec, alias: Option<&str>) -> Resul
     if missing.is_empty() {
         return Ok(());
     }
-    let names: Vec<String> = missing.into_iter().map(|name| format!("'{name}'")).collect();
+    let names: Vec<String> = missing
+        .into_iter()
+        .map(|name| format!("'{name}'"))
+        .collect();
     let detail = if names.len() == 1 {
         format!("Query column {} does not exist", names[0])
     } else {
@@ -333,8 +375,16 @@ fn check_tag_conditions(query: &Query, spec: &EntitySpec) -> Result<(), SnubaErr
 fn is_comparison(name: &str) -> bool {
     matches!(
         name,
-        "equals" | "notEquals" | "less" | "lessOrEquals" | "greater" | "greaterOrEquals" | "in"
-            | "notIn" | "like" | "notLike"
+        "equals"
+            | "notEquals"
+            | "less"
+            | "lessOrEquals"
+            | "greater"
+            | "greaterOrEquals"
+            | "in"
+            | "notIn"
+            | "like"
+            | "notLike"
     )
 }
 
@@ -361,7 +411,10 @@ fn rewrite_array_conditions(query: &mut Query, spec: &EntitySpec, alias: Option<
                 },
                 None => column,
             };
-            if !is_comparison(name) || !spec.is_array_column(bare) || array_joined.iter().any(|c| c == column) {
+            if !is_comparison(name)
+                || !spec.is_array_column(bare)
+                || array_joined.iter().any(|c| c == column)
+            {
                 return node;
             }
             let negative = matches!(name, "notEquals" | "notIn" | "notLike");
@@ -370,7 +423,10 @@ fn rewrite_array_conditions(query: &mut Query, spec: &EntitySpec, alias: Option<
                 "assumeNotNull",
                 vec![Expr::function(name.to_string(), vec![element, rhs.clone()])],
             );
-            let lambda = Expr::new(ExprKind::Lambda { params: vec!["x".into()], body: Box::new(body) });
+            let lambda = Expr::new(ExprKind::Lambda {
+                params: vec!["x".into()],
+                body: Box::new(body),
+            });
             let wrapper = if negative { "arrayAll" } else { "arrayExists" };
             let mut rewritten = Expr::function(wrapper, vec![lambda, lhs.clone()]);
             rewritten.span = node.span;
@@ -426,7 +482,9 @@ fn time_range(
                 continue;
             };
             match name {
-                "greaterOrEquals" => lower = Some(lower.map_or(value, |old: NaiveDateTime| old.max(value))),
+                "greaterOrEquals" => {
+                    lower = Some(lower.map_or(value, |old: NaiveDateTime| old.max(value)))
+                }
                 "less" => upper = Some(upper.map_or(value, |old: NaiveDateTime| old.min(value))),
                 "equals" => exact = Some(value),
                 _ => {}
@@ -467,7 +525,10 @@ fn time_range(
     let lower = lower.ok_or_else(|| invalid(example(">=")))?;
     let upper = upper.ok_or_else(|| invalid(example("<")))?;
     if lower > upper {
-        return Err(invalid(format!("invalid time conditions on entity {}", spec.name)));
+        return Err(invalid(format!(
+            "invalid time conditions on entity {}",
+            spec.name
+        )));
     }
     Ok(Some((lower, upper)))
 }
@@ -509,7 +570,9 @@ fn required_ids(
                     // Repeated conditions intersect (`project_id IN (1) AND project_id IN (1)`).
                     values = Some(match values {
                         None => found,
-                        Some(previous) => previous.into_iter().filter(|v| found.contains(v)).collect(),
+                        Some(previous) => {
+                            previous.into_iter().filter(|v| found.contains(v)).collect()
+                        }
                     });
                 }
             }
@@ -534,7 +597,10 @@ fn check_outer_columns(query: &Query, inner: &[(String, String)]) -> Result<(), 
     let mut missing = BTreeSet::new();
     for (_, name) in columns_of(query, None) {
         let known = inner.iter().any(|(column, _)| *column == name);
-        let is_alias = query.expressions().iter().any(|root| alias_defined(root, &name));
+        let is_alias = query
+            .expressions()
+            .iter()
+            .any(|root| alias_defined(root, &name));
         if !known && !is_alias {
             missing.insert(name);
         }
@@ -589,7 +655,11 @@ fn check_subscription(query: &Query, spec: &EntitySpec) -> Result<(), SnubaError
 /// Comparisons ClickHouse would refuse: an integer column against string
 /// literals (TYPE_MISMATCH), a DateTime column against strings it cannot
 /// read as `YYYY-MM-DD[ hh:mm:ss]`.
-fn check_literal_types(query: &Query, spec: &EntitySpec, alias: Option<&str>) -> Result<(), SnubaError> {
+fn check_literal_types(
+    query: &Query,
+    spec: &EntitySpec,
+    alias: Option<&str>,
+) -> Result<(), SnubaError> {
     let Some(condition) = &query.condition else {
         return Ok(());
     };
@@ -636,28 +706,57 @@ fn check_literal_types(query: &Query, spec: &EntitySpec, alias: Option<&str>) ->
 
 fn is_clickhouse_datetime_text(text: &str) -> bool {
     let bytes = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| range.clone().all(|index| bytes.get(index).is_some_and(u8::is_ascii_digit));
-    let date = bytes.len() >= 10 && digits(0..4) && bytes[4] == b'-' && digits(5..7) && bytes[7] == b'-' && digits(8..10);
+    let digits = |range: std::ops::Range<usize>| {
+        range
+            .clone()
+            .all(|index| bytes.get(index).is_some_and(u8::is_ascii_digit))
+    };
+    let date = bytes.len() >= 10
+        && digits(0..4)
+        && bytes[4] == b'-'
+        && digits(5..7)
+        && bytes[7] == b'-'
+        && digits(8..10);
     match bytes.len() {
         10 => date,
-        19 => date && bytes[10] == b' ' && digits(11..13) && bytes[13] == b':' && digits(14..16) && bytes[16] == b':' && digits(17..19),
+        19 => {
+            date && bytes[10] == b' '
+                && digits(11..13)
+                && bytes[13] == b':'
+                && digits(14..16)
+                && bytes[16] == b':'
+                && digits(17..19)
+        }
         _ => false,
     }
 }
 
 /// Numeric aggregates over String columns (`quantile(0.95)(type)`): ClickHouse's
 /// ILLEGAL_TYPE_OF_ARGUMENT.
-fn check_aggregate_arguments(query: &Query, spec: &EntitySpec, alias: Option<&str>) -> Result<(), SnubaError> {
-    let context = TypeContext { entity: Some(spec), inner_columns: &[], granularity: query.granularity };
+fn check_aggregate_arguments(
+    query: &Query,
+    spec: &EntitySpec,
+    alias: Option<&str>,
+) -> Result<(), SnubaError> {
+    let context = TypeContext {
+        entity: Some(spec),
+        inner_columns: &[],
+        granularity: query.granularity,
+    };
     let mut error = None;
     for root in query.expressions() {
         root.walk(&mut |expr| {
             let (name, args) = match &expr.kind {
                 ExprKind::Curried { name, args, .. } => (name, args),
-                ExprKind::Function { name, args } if matches!(name.as_str(), "sum" | "avg") => (name, args),
+                ExprKind::Function { name, args } if matches!(name.as_str(), "sum" | "avg") => {
+                    (name, args)
+                }
                 _ => return,
             };
-            let numeric = matches!(name.as_str(), "quantile" | "quantiles" | "quantileExact" | "quantilesExact" | "sum" | "avg");
+            let numeric = matches!(
+                name.as_str(),
+                "quantile" | "quantiles" | "quantileExact" | "quantilesExact" | "sum" | "avg"
+            );
             let Some(arg) = args.first() else {
                 return;
             };
@@ -670,7 +769,9 @@ fn check_aggregate_arguments(query: &Query, spec: &EntitySpec, alias: Option<&st
             let ty = infer(arg, &context);
             if numeric && strip_nullable(&ty) == "String" {
                 error.get_or_insert_with(|| {
-                    invalid(format!("Illegal type {ty} of argument for aggregate function {name}"))
+                    invalid(format!(
+                        "Illegal type {ty} of argument for aggregate function {name}"
+                    ))
                 });
             }
         });
@@ -684,11 +785,17 @@ fn result_columns(
     spec: Option<&EntitySpec>,
     inner: &[(String, String)],
 ) -> Vec<ResultColumn> {
-    let context = TypeContext { entity: spec, inner_columns: inner, granularity: query.granularity };
+    let context = TypeContext {
+        entity: spec,
+        inner_columns: inner,
+        granularity: query.granularity,
+    };
     query
         .select
         .iter()
-        .map(|item| ResultColumn { name: item.name.clone(), ty: infer(&item.expr, &context) })
+        .map(|item| ResultColumn {
+            name: item.name.clone(),
+            ty: infer(&item.expr, &context),
+        })
         .collect()
 }
-

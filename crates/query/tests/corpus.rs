@@ -11,8 +11,8 @@
 //! `invalid_query` error; `unknown` records are reported. A few records
 //! cannot be judged from their text; they are listed in [`EXEMPT`] with why.
 
-use serde_json::Value;
 use sentry_sls_query::{parse_and_validate, Checks, SnubaError};
+use serde_json::Value;
 
 /// (file:line, reason) for records whose label depends on something other
 /// than the SnQL text.
@@ -51,7 +51,11 @@ fn run(record: &Value) -> Result<(), SnubaError> {
     let text = record["query"].as_str().unwrap();
     let kind = record["kind"].as_str().unwrap();
     let is_subscription_create = record["http_status"].as_u64() == Some(202);
-    let checks = if is_subscription_create { Some(Checks::SUBSCRIPTION) } else { checks_for(kind) };
+    let checks = if is_subscription_create {
+        Some(Checks::SUBSCRIPTION)
+    } else {
+        checks_for(kind)
+    };
     match checks {
         None => {
             let query = sentry_sls_snql::parse_initial(text)?;
@@ -64,7 +68,8 @@ fn run(record: &Value) -> Result<(), SnubaError> {
 
 #[test]
 fn corpus_verdicts_match_snuba() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/snql_corpus.jsonl");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/snql_corpus.jsonl");
     let text = std::fs::read_to_string(path).unwrap();
     let mut failures = Vec::new();
     let (mut valid, mut invalid, mut exempt) = (0, 0, 0);
@@ -76,20 +81,27 @@ fn corpus_verdicts_match_snuba() {
         let test_name = record["test"].as_str().unwrap_or("");
         let expect = record["expect"].as_str().unwrap();
         let result = run(&record);
-        if EXEMPT.iter().any(|(exempt_location, _)| *exempt_location == location) {
+        if EXEMPT
+            .iter()
+            .any(|(exempt_location, _)| *exempt_location == location)
+        {
             exempt += 1;
             continue;
         }
         if MISLABELLED_INVALID.contains(&location.as_str()) {
             if let Err(error) = &result {
-                failures.push(format!("{location} is a positive test but was rejected: {error}"));
+                failures.push(format!(
+                    "{location} is a positive test but was rejected: {error}"
+                ));
             }
             continue;
         }
         match (expect, &result) {
             ("valid", Ok(())) => valid += 1,
             ("valid", Err(_)) if TEMPLATE_ARTEFACTS.contains(&test_name) => exempt += 1,
-            ("valid", Err(error)) => failures.push(format!("{location} valid but rejected: {error}")),
+            ("valid", Err(error)) => {
+                failures.push(format!("{location} valid but rejected: {error}"))
+            }
             ("invalid", Err(error)) if error.error_type() == "invalid_query" => invalid += 1,
             ("invalid", Err(error)) => failures.push(format!(
                 "{location} rejected as {} instead of invalid_query: {error}",
@@ -105,8 +117,17 @@ fn corpus_verdicts_match_snuba() {
             )),
         }
     }
-    println!("unknown-labelled records ({}):\n{}", unknown_report.len(), unknown_report.join("\n"));
+    println!(
+        "unknown-labelled records ({}):\n{}",
+        unknown_report.len(),
+        unknown_report.join("\n")
+    );
     println!("valid passed: {valid}, invalid rejected: {invalid}, exempt: {exempt}");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(unknown_report.len(), 46);
 }

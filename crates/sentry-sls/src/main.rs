@@ -39,7 +39,11 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct ServeArgs {
     /// Address of the Snuba API listener (Sentry's `SNUBA` setting points here).
-    #[arg(long, env = "SENTRY_SLS_SNUBA_LISTEN", default_value = "127.0.0.1:1218")]
+    #[arg(
+        long,
+        env = "SENTRY_SLS_SNUBA_LISTEN",
+        default_value = "127.0.0.1:1218"
+    )]
     snuba_listen: SocketAddr,
 
     /// Directory of the embedded store (created if missing).
@@ -62,6 +66,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()

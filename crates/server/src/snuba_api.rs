@@ -97,7 +97,10 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, axum::Json(json!({"error": {"type": "not_found", "message": "no such endpoint"}})))
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"error": {"type": "not_found", "message": "no such endpoint"}})),
+    )
         .into_response()
 }
 
@@ -126,10 +129,19 @@ async fn mql(
 }
 
 /// `POST /query`: the dataset comes from the body (default `events`).
-async fn legacy_query(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn legacy_query(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let dataset = serde_json::from_slice::<Value>(&body)
         .ok()
-        .and_then(|value| value.get("dataset").and_then(Value::as_str).map(str::to_string))
+        .and_then(|value| {
+            value
+                .get("dataset")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "events".to_string());
     run_query(state, dataset, headers, body, Language::Snql).await
 }
@@ -160,7 +172,11 @@ async fn run_query(
         Language::Mql => engine.mql(&dataset_for_engine, &request),
     })
     .await
-    .unwrap_or_else(|join_error| Err(SnubaError::Internal(format!("query task failed: {join_error}"))));
+    .unwrap_or_else(|join_error| {
+        Err(SnubaError::Internal(format!(
+            "query task failed: {join_error}"
+        )))
+    });
     tracing::info!(
         dataset = %dataset,
         referrer = %referrer,
@@ -172,7 +188,12 @@ async fn run_query(
     finish(&dataset, &referrer, started, outcome)
 }
 
-fn finish(dataset: &str, referrer: &str, started: Instant, outcome: Result<Value, SnubaError>) -> Response {
+fn finish(
+    dataset: &str,
+    referrer: &str,
+    started: Instant,
+    outcome: Result<Value, SnubaError>,
+) -> Response {
     let (response, status) = match &outcome {
         Ok(body) => (axum::Json(body).into_response(), "200".to_string()),
         Err(error) => {
@@ -251,11 +272,15 @@ async fn delete_rows(Path(storage): Path<String>, body: Bytes) -> Response {
             )));
         }
         if !values.is_array() {
-            return error_response(&SnubaError::InvalidQuery(format!("{column} must be a list")));
+            return error_response(&SnubaError::InvalidQuery(format!(
+                "{column} must be a list"
+            )));
         }
     }
     if !columns.contains_key("project_id") {
-        return error_response(&SnubaError::InvalidQuery("missing required column project_id".into()));
+        return error_response(&SnubaError::InvalidQuery(
+            "missing required column project_id".into(),
+        ));
     }
     axum::Json(json!({"data": {"search_issues_local_v2": []}})).into_response()
 }
@@ -267,6 +292,9 @@ mod tests {
     #[test]
     fn rpc_error_is_a_valid_protobuf() {
         let bytes = encode_rpc_error(404, "nope");
-        assert_eq!(bytes, [0x08, 0x94, 0x03, 0x12, 0x04, b'n', b'o', b'p', b'e']);
+        assert_eq!(
+            bytes,
+            [0x08, 0x94, 0x03, 0x12, 0x04, b'n', b'o', b'p', b'e']
+        );
     }
 }

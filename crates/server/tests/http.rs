@@ -10,8 +10,16 @@ use serde_json::{json, Value};
 async fn start() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let app = router(Engine::new(Arc::new(NoRowsExecutor)), None, &ServerConfig::default());
-    tokio::spawn(sentry_sls_server::serve(listener, app, std::future::pending()));
+    let app = router(
+        Engine::new(Arc::new(NoRowsExecutor)),
+        None,
+        &ServerConfig::default(),
+    );
+    tokio::spawn(sentry_sls_server::serve(
+        listener,
+        app,
+        std::future::pending(),
+    ));
     format!("http://{address}")
 }
 
@@ -19,10 +27,19 @@ const GOOD: &str = "MATCH (events) SELECT count() AS `count` BY group_id WHERE p
 
 async fn post(client: &reqwest::Client, url: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
     // Sentry sends no Content-Type; neither do we.
-    let response = client.post(url).header("referer", "test").body(body).send().await.unwrap();
+    let response = client
+        .post(url)
+        .header("referer", "test")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+    )
 }
 
 #[tokio::test]
@@ -67,7 +84,12 @@ async fn errors_have_snubas_shape_and_the_server_keeps_serving() {
         let (got_status, got) = post(&client, &url, body.clone()).await;
         assert_eq!(got_status, status, "{body}: {got}");
         assert_eq!(got["error"]["type"], error_type, "{body}: {got}");
-        assert!(got["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{got}");
+        assert!(
+            got["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{got}"
+        );
         // Still serving after every bad request.
         let health = client.get(format!("{base}/health")).send().await.unwrap();
         assert_eq!(health.status().as_u16(), 200);
@@ -88,13 +110,28 @@ async fn errors_have_snubas_shape_and_the_server_keeps_serving() {
 async fn answers_valid_queries_with_meta_totals_and_dry_run() {
     let base = start().await;
     let client = reqwest::Client::new();
-    let health = client.get(format!("{base}/health")).send().await.unwrap().text().await.unwrap();
+    let health = client
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(health.contains("ok"));
 
-    let (status, body) = post(&client, &format!("{base}/events/snql"), json!({"query": GOOD}).to_string()).await;
+    let (status, body) = post(
+        &client,
+        &format!("{base}/events/snql"),
+        json!({"query": GOOD}).to_string(),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"], json!([]));
-    assert_eq!(body["meta"], json!([{"name": "group_id", "type": "UInt64"}, {"name": "count", "type": "UInt64"}]));
+    assert_eq!(
+        body["meta"],
+        json!([{"name": "group_id", "type": "UInt64"}, {"name": "count", "type": "UInt64"}])
+    );
     assert_eq!(body["totals"], json!({"group_id": 0, "count": 0}));
     assert!(body["timing"].is_object() && body["quota_allowance"].is_object());
     assert!(body.get("sql").is_none());
@@ -112,13 +149,23 @@ async fn answers_valid_queries_with_meta_totals_and_dry_run() {
 
     // Datasets sentry-sls does not store answer empty but valid results.
     let issues = "MATCH (search_issues) SELECT count() AS `count` BY group_id WHERE project_id IN array(1) AND timestamp >= toDateTime('2025-01-01T00:00:00') AND timestamp < toDateTime('2025-01-02T00:00:00')";
-    let (status, body) = post(&client, &format!("{base}/search_issues/snql"), json!({"query": issues}).to_string()).await;
+    let (status, body) = post(
+        &client,
+        &format!("{base}/search_issues/snql"),
+        json!({"query": issues}).to_string(),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["meta"][0]["name"], "group_id");
 
     // No BY: an aggregate over no rows is one row of defaults, as in ClickHouse.
     let count = "MATCH (events) SELECT count() AS `c` WHERE project_id = 1 AND timestamp >= toDateTime('2025-01-01T00:00:00') AND timestamp < toDateTime('2025-01-02T00:00:00')";
-    let (_, body) = post(&client, &format!("{base}/events/snql"), json!({"query": count}).to_string()).await;
+    let (_, body) = post(
+        &client,
+        &format!("{base}/events/snql"),
+        json!({"query": count}).to_string(),
+    )
+    .await;
     assert_eq!(body["data"], json!([{"c": 0}]));
 
     let rpc = client

@@ -141,7 +141,13 @@ mod tests {
 
     #[test]
     fn encoding_round_trips() {
-        for value in ["plain", "it's", r"back\slash", "line\nbreak", "\0\x07\x08\x0b\x0c\r\t"] {
+        for value in [
+            "plain",
+            "it's",
+            r"back\slash",
+            "line\nbreak",
+            "\0\x07\x08\x0b\x0c\r\t",
+        ] {
             assert_eq!(decode_string(&encode_string(value)).unwrap(), value);
         }
     }
@@ -153,12 +159,21 @@ mod tests {
             .and_hms_opt(12, 0, 1)
             .unwrap();
         assert_eq!(parse_datetime("2025-09-03T12:00:01").unwrap(), expected);
-        assert_eq!(parse_datetime("2025-09-03T12:00:01.826552").unwrap(), expected);
-        assert_eq!(parse_datetime("2025-09-03 12:00:01+02:00").unwrap(), expected);
+        assert_eq!(
+            parse_datetime("2025-09-03T12:00:01.826552").unwrap(),
+            expected
+        );
+        assert_eq!(
+            parse_datetime("2025-09-03 12:00:01+02:00").unwrap(),
+            expected
+        );
         assert_eq!(parse_datetime("2025-09-03T12:00:01Z").unwrap(), expected);
         assert_eq!(
             parse_datetime("2021-01-01").unwrap(),
-            NaiveDate::from_ymd_opt(2021, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap()
+            NaiveDate::from_ymd_opt(2021, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
         );
         assert!(parse_datetime("carbonara").is_none());
         assert!(parse_datetime("2021-13-01").is_none());

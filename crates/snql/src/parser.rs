@@ -502,9 +502,10 @@ impl<'a> Parser<'a> {
         if self.peek() == Some(b'`') {
             self.pos += 1;
             let start = self.pos;
-            while self.peek().is_some_and(|byte| {
-                byte.is_ascii_alphanumeric() || b"_.+*/:-[]()@".contains(&byte)
-            }) {
+            while self
+                .peek()
+                .is_some_and(|byte| byte.is_ascii_alphanumeric() || b"_.+*/:-[]()@".contains(&byte))
+            {
                 self.pos += 1;
             }
             let alias = self.text[start..self.pos].to_string();
@@ -584,7 +585,10 @@ impl<'a> Parser<'a> {
             p.ws1()?;
             p.keyword("IS")?;
             p.ws1()?;
-            let name = if p.attempt(|p| p.keyword("NOT").and_then(|_| p.ws1())).is_ok() {
+            let name = if p
+                .attempt(|p| p.keyword("NOT").and_then(|_| p.ws1()))
+                .is_ok()
+            {
                 "isNotNull"
             } else {
                 "isNull"
@@ -603,7 +607,11 @@ impl<'a> Parser<'a> {
                 Ok(call) => call,
                 Err(Fail) => p.simple_term()?,
             };
-            Ok(spanned(Expr::function(function, vec![lhs, rhs]), start, p.pos))
+            Ok(spanned(
+                Expr::function(function, vec![lhs, rhs]),
+                start,
+                p.pos,
+            ))
         }) {
             return Ok(expr);
         }
@@ -836,7 +844,9 @@ impl<'a> Parser<'a> {
         } else {
             match text.parse::<i128>() {
                 Ok(value) => Ok(Literal::Int(value)),
-                Err(_) => self.semantic_error(ParseError::invalid_at("integer out of range", start)),
+                Err(_) => {
+                    self.semantic_error(ParseError::invalid_at("integer out of range", start))
+                }
             }
         }
     }
@@ -916,7 +926,11 @@ impl<'a> Parser<'a> {
         if self.peek() == Some(b'`') {
             let start = self.pos;
             let name = self.backticked_identifier()?;
-            return Ok(spanned(Expr::new(ExprKind::Argument(name)), start, self.pos));
+            return Ok(spanned(
+                Expr::new(ExprKind::Argument(name)),
+                start,
+                self.pos,
+            ));
         }
         self.expression()
     }

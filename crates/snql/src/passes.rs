@@ -152,7 +152,9 @@ pub fn expand_aliases(query: &mut Query) -> Result<(), ParseError> {
     for root in query.expressions() {
         root.walk(&mut |expr| {
             if let Some(alias) = &expr.alias {
-                definitions.entry(alias.clone()).or_insert_with(|| expr.clone());
+                definitions
+                    .entry(alias.clone())
+                    .or_insert_with(|| expr.clone());
             }
         });
     }
@@ -187,8 +189,8 @@ fn expand(
         };
         // `project_id AS project_id` and self-references are the column.
         let is_same_column = definition.as_column() == Some(name.as_str());
-        let is_self_reference = defining.last() == Some(name)
-            || expr.alias.as_deref() == Some(name.as_str());
+        let is_self_reference =
+            defining.last() == Some(name) || expr.alias.as_deref() == Some(name.as_str());
         if is_same_column || is_self_reference {
             return Ok(expr);
         }

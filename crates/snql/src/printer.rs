@@ -6,9 +6,7 @@
 
 use std::fmt::{self, Display, Formatter, Write};
 
-use crate::ast::{
-    Direction, EntityMatch, Expr, ExprKind, Literal, Query, SelectedExpr, Source,
-};
+use crate::ast::{Direction, EntityMatch, Expr, ExprKind, Literal, Query, SelectedExpr, Source};
 use crate::literal::encode_string;
 use crate::parser::comparison_operator;
 
@@ -139,7 +137,11 @@ impl Display for Condition<'_> {
                 write_operand(f, right, wrap_right)
             }
             ("isNull" | "isNotNull", [operand]) => {
-                let suffix = if name == "isNull" { "IS NULL" } else { "IS NOT NULL" };
+                let suffix = if name == "isNull" {
+                    "IS NULL"
+                } else {
+                    "IS NOT NULL"
+                };
                 write!(f, "{operand} {suffix}")
             }
             (_, [lhs, rhs]) if comparison_operator(name).is_some() && is_simple_rhs(rhs) => {

@@ -59,15 +59,29 @@ fn grammar_accepts_exactly_what_snuba_grammar_accepts() {
     for line in text.lines() {
         let query = string_field(line, "query").expect("query field");
         let grammar_ok = field(line, "grammar_ok").unwrap().starts_with("true");
-        let line_no = field(line, "line").unwrap().split(',').next().unwrap().to_string();
+        let line_no = field(line, "line")
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string();
         let result = sentry_sls_snql::parse_initial(&query);
         checked += 1;
         match (grammar_ok, &result) {
-            (true, Err(error)) => failures.push(format!("line {line_no}: rejected: {error}\n  {query}")),
-            (false, Ok(_)) => failures.push(format!("line {line_no}: accepted but Snuba's grammar rejects it\n  {query}")),
+            (true, Err(error)) => {
+                failures.push(format!("line {line_no}: rejected: {error}\n  {query}"))
+            }
+            (false, Ok(_)) => failures.push(format!(
+                "line {line_no}: accepted but Snuba's grammar rejects it\n  {query}"
+            )),
             _ => {}
         }
     }
     assert_eq!(checked, 336);
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

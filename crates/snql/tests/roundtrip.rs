@@ -12,7 +12,8 @@ fn is_reserved(name: &str) -> bool {
 }
 
 fn column_name() -> impl Strategy<Value = String> {
-    "[a-z_][a-z0-9_]{0,6}(\\.[a-z_][a-z0-9_]{0,4})?".prop_filter("reserved", |name| !is_reserved(name))
+    "[a-z_][a-z0-9_]{0,6}(\\.[a-z_][a-z0-9_]{0,4})?"
+        .prop_filter("reserved", |name| !is_reserved(name))
 }
 
 fn alias() -> impl Strategy<Value = String> {
@@ -45,7 +46,10 @@ fn leaf() -> impl Strategy<Value = Expr> {
     prop_oneof![
         literal().prop_map(Expr::literal),
         column_name().prop_map(Expr::column),
-        (prop_oneof![Just("tags"), Just("contexts"), Just("e.tags")], "[a-zA-Z0-9_.: -]{0,10}")
+        (
+            prop_oneof![Just("tags"), Just("contexts"), Just("e.tags")],
+            "[a-zA-Z0-9_.: -]{0,10}"
+        )
             .prop_map(|(column, key)| Expr::new(ExprKind::Subscript {
                 column: column.to_string(),
                 key
@@ -61,14 +65,22 @@ fn with_alias(expr: Expr, alias: Option<String>) -> Expr {
 fn expr() -> impl Strategy<Value = Expr> {
     leaf().prop_recursive(4, 24, 3, |inner| {
         prop_oneof![
-            (function_name(), prop::collection::vec(inner.clone(), 0..3), prop::option::of(alias()))
+            (
+                function_name(),
+                prop::collection::vec(inner.clone(), 0..3),
+                prop::option::of(alias())
+            )
                 .prop_map(|(name, args, alias)| with_alias(Expr::function(name, args), alias)),
             (
                 function_name(),
                 prop::collection::vec(inner.clone(), 0..2),
                 prop::collection::vec(inner.clone(), 1..3)
             )
-                .prop_map(|(name, params, args)| Expr::new(ExprKind::Curried { name, params, args })),
+                .prop_map(|(name, params, args)| Expr::new(ExprKind::Curried {
+                    name,
+                    params,
+                    args
+                })),
             (inner.clone(), inner.clone()).prop_map(|(value, column)| {
                 // ``arrayExists((`x`) -> equals(`x`, value), column)``
                 let body = Expr::function(
@@ -112,17 +124,22 @@ fn condition() -> impl Strategy<Value = Expr> {
     let null_check = (prop::sample::select(vec!["isNull", "isNotNull"]), expr())
         .prop_map(|(function, operand)| Expr::function(function, vec![operand]));
     prop_oneof![comparison, null_check].prop_recursive(3, 12, 2, |inner| {
-        (prop::sample::select(vec!["and", "or"]), inner.clone(), inner)
+        (
+            prop::sample::select(vec!["and", "or"]),
+            inner.clone(),
+            inner,
+        )
             .prop_map(|(function, left, right)| Expr::function(function, vec![left, right]))
     })
 }
 
 fn selected() -> impl Strategy<Value = SelectedExpr> {
-    let top_level_alias = (leaf(), prop::option::of(alias())).prop_map(|(expr, alias)| match expr.kind {
-        // Literals cannot carry an alias in SnQL.
-        ExprKind::Literal(_) => expr,
-        _ => with_alias(expr, alias),
-    });
+    let top_level_alias =
+        (leaf(), prop::option::of(alias())).prop_map(|(expr, alias)| match expr.kind {
+            // Literals cannot carry an alias in SnQL.
+            ExprKind::Literal(_) => expr,
+            _ => with_alias(expr, alias),
+        });
     prop_oneof![top_level_alias, expr()].prop_map(|expr| SelectedExpr {
         name: String::new(),
         expr,
@@ -252,7 +269,8 @@ proptest! {
 /// grammar allows none, so the property is about the grammar stage.)
 #[test]
 fn corpus_queries_round_trip() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/snql_corpus.jsonl");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/snql_corpus.jsonl");
     let text = std::fs::read_to_string(path).unwrap();
     let mut round_tripped = 0;
     for line in text.lines() {
@@ -279,5 +297,8 @@ fn corpus_queries_round_trip() {
             round_tripped += 1;
         }
     }
-    assert_eq!(round_tripped, 318, "every grammatical corpus query round-trips");
+    assert_eq!(
+        round_tripped, 318,
+        "every grammatical corpus query round-trips"
+    );
 }

@@ -97,6 +97,9 @@ const EVENTS_COLUMNS: &[ColumnDef] = &[
     col("trace_sampled", "Nullable(UInt8)"),
     col("num_processing_errors", "Nullable(UInt64)"),
     col("replay_id", "Nullable(String)"),
+    // Sentry's recommended-event query selects it (eventstore backend); the
+    // errors table carries the profile of the event's transaction.
+    col("profile_id", "Nullable(String)"),
     col("symbolicated_in_app", "Nullable(UInt8)"),
     col("timestamp_ms", "Nullable(DateTime64(3))"),
     col("sample_weight", "Nullable(Float64)"),

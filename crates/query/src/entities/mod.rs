@@ -85,3 +85,63 @@ impl EntitySpec {
             .map(|(_, target)| *target)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn catalog_is_consistent() {
+        let mut entity_names = HashSet::new();
+        for spec in ENTITIES {
+            assert!(entity_names.insert(spec.name), "entity {} twice", spec.name);
+            let mut columns = HashSet::new();
+            for column in spec.columns.iter().chain(spec.virtual_columns) {
+                assert!(
+                    columns.insert(column.name),
+                    "{}.{} declared twice",
+                    spec.name,
+                    column.name
+                );
+            }
+            if let Some(time) = spec.required_time_column {
+                assert!(
+                    spec.column_type(time).is_some(),
+                    "{}: time column {time}",
+                    spec.name
+                );
+            }
+            for required in spec.required_columns {
+                assert!(
+                    spec.column_type(required).is_some(),
+                    "{}: {required}",
+                    spec.name
+                );
+            }
+            for (relationship, target) in spec.joins {
+                assert!(
+                    entity(target).is_some(),
+                    "{} -[{relationship}]-> {target}",
+                    spec.name
+                );
+            }
+        }
+        for dataset_spec in DATASETS {
+            for name in dataset_spec.entities {
+                assert!(
+                    entity(name).is_some(),
+                    "dataset {} names {name}",
+                    dataset_spec.name
+                );
+            }
+        }
+        assert!(entity("events")
+            .unwrap()
+            .is_array_column("exception_stacks.type"));
+        assert_eq!(
+            entity("events").unwrap().column_type("profile_id"),
+            Some("Nullable(String)")
+        );
+    }
+}
