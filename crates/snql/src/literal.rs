@@ -84,7 +84,8 @@ pub fn encode_string(value: &str) -> String {
             '\x0b' => out.push_str("\\v"),
             '\x07' => out.push_str("\\a"),
             '\x08' => out.push_str("\\b"),
-            '\0' => out.push_str("\\0"),
+            // Always three digits: `\0` followed by a digit would read it as octal.
+            '\0' => out.push_str("\\000"),
             other => out.push(other),
         }
     }
@@ -147,6 +148,10 @@ mod tests {
             r"back\slash",
             "line\nbreak",
             "\0\x07\x08\x0b\x0c\r\t",
+            // Found by fuzzing: NUL before a digit was once encoded as `\02`,
+            // which decodes as the octal escape for U+0002.
+            "\02",
+            "\0\07",
         ] {
             assert_eq!(decode_string(&encode_string(value)).unwrap(), value);
         }
