@@ -150,8 +150,8 @@ mod tests {
             "\0\x07\x08\x0b\x0c\r\t",
             // Found by fuzzing: NUL before a digit was once encoded as `\02`,
             // which decodes as the octal escape for U+0002.
-            "\02",
-            "\0\07",
+            "\x002",
+            "\x00\x007",
         ] {
             assert_eq!(decode_string(&encode_string(value)).unwrap(), value);
         }
