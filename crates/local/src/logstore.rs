@@ -1,0 +1,732 @@
+//! One logstore of the embedded store: its settings, the write path (group
+//! commit into the WAL, then the memtable), flushes into Parquet segments,
+//! retention, and the snapshot a query reads.
+//!
+//! Threads: one writer thread owns the WAL. It takes every pending append,
+//! writes them, fsyncs once, adds them to the memtable and only then
+//! acknowledges them, so an acknowledged append is both durable and visible.
+//! When the memtable is big or old enough the writer rotates the WAL and
+//! freezes the memtable; one flusher thread turns frozen memtables into
+//! Parquet segments, publishes them in the manifest and deletes the WAL
+//! segments they came from. Queries see the segments plus the frozen and
+//! active memtables under one read lock, so a row is never seen twice or
+//! missed while it moves.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arrow::compute::{sort_to_indices, take_record_batch};
+use arrow::record_batch::RecordBatch;
+use sentry_sls_store::{IndexConfig, LogBatch, LogstoreConfig, StoreError, StoreErrorCode};
+use serde::{Deserialize, Serialize};
+
+use crate::columnar;
+use crate::manifest::{Manifest, SegmentMeta, MANIFEST_VERSION};
+use crate::wal::{self, Wal};
+use crate::{codec, LocalStoreConfig};
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// Settings and index of a logstore, persisted in `meta.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogstoreMeta {
+    /// Logstore settings.
+    pub config: LogstoreConfig,
+    /// Index, if one was created.
+    pub index: Option<IndexConfig>,
+}
+
+impl LogstoreMeta {
+    fn load(directory: &Path) -> Result<LogstoreMeta, StoreError> {
+        let path = directory.join("meta.json");
+        let bytes = fs::read(&path).map_err(|error| {
+            StoreError::internal(format!("reading {}: {error}", path.display()))
+        })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|error| StoreError::internal(format!("corrupt {}: {error}", path.display())))
+    }
+
+    fn store(&self, directory: &Path) -> Result<(), StoreError> {
+        let temporary = directory.join("meta.json.tmp");
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|error| StoreError::internal(error.to_string()))?;
+        let write = || -> std::io::Result<()> {
+            fs::write(&temporary, &bytes)?;
+            fs::File::open(&temporary)?.sync_all()?;
+            fs::rename(&temporary, directory.join("meta.json"))?;
+            wal::sync_directory(directory)
+        };
+        write().map_err(|error| StoreError::internal(format!("writing logstore settings: {error}")))
+    }
+}
+
+/// Rows appended since the last freeze.
+#[derive(Default)]
+struct Memtable {
+    batches: Vec<Arc<LogBatch>>,
+    rows: usize,
+    bytes: usize,
+    since: Option<Instant>,
+}
+
+/// A memtable waiting to be flushed; its rows are in WAL segments up to
+/// `through` (inclusive).
+struct Frozen {
+    through: u64,
+    batches: Arc<Vec<Arc<LogBatch>>>,
+}
+
+struct State {
+    active: Memtable,
+    frozen: VecDeque<Frozen>,
+    segments: Vec<SegmentMeta>,
+    flushed_through: u64,
+    /// Every content and tag column name ever written.
+    columns: BTreeSet<String>,
+    /// Set when the WAL failed: appends are refused from then on.
+    failure: Option<String>,
+}
+
+/// What a query reads: segments overlapping its range, plus memtable rows.
+pub struct Snapshot {
+    /// Absolute paths of the segments that may hold rows in the range.
+    pub segment_paths: Vec<PathBuf>,
+    /// Memtable batches (active and frozen).
+    pub memtable: Vec<Arc<LogBatch>>,
+    /// Every content and tag column name of the logstore.
+    pub columns: BTreeSet<String>,
+    /// Rows in the segments and memtable considered (an upper bound of the
+    /// rows in range: SLS's `processedRows`).
+    pub rows: u64,
+}
+
+struct Append {
+    batch: Arc<LogBatch>,
+    payload: Vec<u8>,
+    columns: BTreeSet<String>,
+    acknowledge: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+struct Shared {
+    directory: PathBuf,
+    config: LocalStoreConfig,
+    state: RwLock<State>,
+    /// Wakes the flusher (new frozen memtable or shutdown) and the writer
+    /// (a flush finished, when it waits for room).
+    changed: Condvar,
+    changed_lock: Mutex<bool>,
+    meta: RwLock<LogstoreMeta>,
+}
+
+/// An open logstore.
+pub struct Logstore {
+    shared: Arc<Shared>,
+    sender: Mutex<Option<SyncSender<Append>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn io_error(context: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::internal(format!("{context}: {error}"))
+}
+
+impl Logstore {
+    /// Creates a new logstore directory with `meta`.
+    pub fn create(
+        directory: &Path,
+        meta: LogstoreMeta,
+        config: LocalStoreConfig,
+    ) -> Result<Logstore, StoreError> {
+        fs::create_dir_all(directory)
+            .map_err(|error| io_error("creating logstore directory", error))?;
+        meta.store(directory)?;
+        Logstore::open(directory, config)
+    }
+
+    /// Opens an existing logstore, replaying its WAL.
+    pub fn open(directory: &Path, config: LocalStoreConfig) -> Result<Logstore, StoreError> {
+        let meta = LogstoreMeta::load(directory)?;
+        let manifest =
+            Manifest::load(directory).map_err(|error| io_error("reading manifest", error))?;
+        remove_stray_segments(directory, &manifest)?;
+        let wal_directory = directory.join("wal");
+        fs::create_dir_all(&wal_directory)
+            .map_err(|error| io_error("creating wal directory", error))?;
+        let mut active = Memtable::default();
+        let mut columns: BTreeSet<String> = manifest
+            .segments
+            .iter()
+            .flat_map(|segment| segment.columns.iter().cloned())
+            .collect();
+        let sequences =
+            wal::list_segments(&wal_directory).map_err(|error| io_error("listing wal", error))?;
+        let mut replayed = 0usize;
+        for &sequence in &sequences {
+            if sequence <= manifest.flushed_through {
+                continue;
+            }
+            let frames = wal::read_segment(&wal_directory, sequence)
+                .map_err(|error| io_error("reading wal", error))?;
+            for frame in frames {
+                let Some(batch) = codec::decode(&frame) else {
+                    tracing::warn!(sequence, "undecodable wal frame skipped");
+                    continue;
+                };
+                columns.extend(columnar::column_names([&batch]));
+                active.rows += batch.logs.len();
+                active.bytes += frame.len();
+                replayed += batch.logs.len();
+                active.batches.push(Arc::new(batch));
+            }
+        }
+        if replayed > 0 {
+            active.since = Some(Instant::now());
+            tracing::info!(logstore = %meta.config.name, rows = replayed, "replayed write-ahead log");
+        }
+        let last_sequence = sequences
+            .last()
+            .copied()
+            .unwrap_or(0)
+            .max(manifest.flushed_through);
+        let wal_handle = Wal::open(&wal_directory, last_sequence)
+            .map_err(|error| io_error("opening wal", error))?;
+        let shared = Arc::new(Shared {
+            directory: directory.to_path_buf(),
+            config: config.clone(),
+            state: RwLock::new(State {
+                active,
+                frozen: VecDeque::new(),
+                segments: manifest.segments,
+                flushed_through: manifest.flushed_through,
+                columns,
+                failure: None,
+            }),
+            changed: Condvar::new(),
+            changed_lock: Mutex::new(false),
+            meta: RwLock::new(meta),
+        });
+        let (sender, receiver) = std::sync::mpsc::sync_channel(config.queue_depth);
+        let writer_shared = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("sls-local-wal".into())
+            .spawn(move || writer_loop(&writer_shared, wal_handle, &receiver))
+            .map_err(|error| io_error("starting the wal writer", error))?;
+        let flusher_shared = Arc::clone(&shared);
+        let flusher = std::thread::Builder::new()
+            .name("sls-local-flush".into())
+            .spawn(move || flusher_loop(&flusher_shared))
+            .map_err(|error| io_error("starting the flusher", error))?;
+        Ok(Logstore {
+            shared,
+            sender: Mutex::new(Some(sender)),
+            threads: Mutex::new(vec![writer, flusher]),
+        })
+    }
+
+    /// Settings and index.
+    pub fn meta(&self) -> LogstoreMeta {
+        self.shared.meta.read().expect("meta lock").clone()
+    }
+
+    /// Replaces settings and index durably.
+    pub fn set_meta(&self, meta: LogstoreMeta) -> Result<(), StoreError> {
+        let mut current = self.shared.meta.write().expect("meta lock");
+        meta.store(&self.shared.directory)?;
+        *current = meta;
+        Ok(())
+    }
+
+    /// Appends a batch; resolves once it is durable and visible.
+    pub async fn append(&self, batch: LogBatch) -> Result<(), StoreError> {
+        if batch.logs.is_empty() {
+            return Ok(());
+        }
+        let sender = self
+            .sender
+            .lock()
+            .expect("sender lock")
+            .clone()
+            .ok_or_else(|| {
+                StoreError::new(StoreErrorCode::ServerBusy, "the logstore is shutting down")
+            })?;
+        let (acknowledge, acknowledged) = tokio::sync::oneshot::channel();
+        // Encoding is CPU work and `send` may block on a full queue (back-pressure):
+        // both belong on the blocking pool, not on an async worker.
+        tokio::task::spawn_blocking(move || {
+            let payload = codec::encode(&batch);
+            let columns = columnar::column_names([&batch]);
+            let append = Append {
+                batch: Arc::new(batch),
+                payload,
+                columns,
+                acknowledge,
+            };
+            match sender.try_send(append) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(append)) => sender.send(append).map_err(|_| {
+                    StoreError::new(StoreErrorCode::ServerBusy, "the logstore is shutting down")
+                }),
+                Err(TrySendError::Disconnected(_)) => Err(StoreError::new(
+                    StoreErrorCode::ServerBusy,
+                    "the logstore is shutting down",
+                )),
+            }
+        })
+        .await
+        .map_err(|error| StoreError::internal(format!("append task failed: {error}")))??;
+        acknowledged
+            .await
+            .map_err(|_| StoreError::internal("the wal writer stopped before acknowledging"))?
+    }
+
+    /// The rows a query over `[from, to)` must read.
+    pub fn snapshot(&self, from: i64, to: i64) -> Snapshot {
+        let state = self.shared.state.read().expect("state lock");
+        let overlapping: Vec<&SegmentMeta> = state
+            .segments
+            .iter()
+            .filter(|segment| segment.max_time >= from && segment.min_time < to)
+            .collect();
+        let mut rows: u64 = overlapping.iter().map(|segment| segment.rows).sum();
+        let segment_paths = overlapping
+            .iter()
+            .map(|segment| self.shared.directory.join(&segment.path))
+            .collect();
+        let mut memtable: Vec<Arc<LogBatch>> = Vec::new();
+        for frozen in &state.frozen {
+            memtable.extend(frozen.batches.iter().cloned());
+        }
+        memtable.extend(state.active.batches.iter().cloned());
+        rows += memtable
+            .iter()
+            .map(|batch| batch.logs.len() as u64)
+            .sum::<u64>();
+        Snapshot {
+            segment_paths,
+            memtable,
+            columns: state.columns.clone(),
+            rows,
+        }
+    }
+
+    /// Writes every memtable row into segments and waits for it (used by
+    /// tests, benchmarks and graceful shutdown). Blocking: call it from a
+    /// blocking thread, not an async task.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        // Ask the writer to freeze whatever is active by sending an empty marker.
+        let sender = self.sender.lock().expect("sender lock").clone();
+        if let Some(sender) = sender {
+            let (acknowledge, acknowledged) = tokio::sync::oneshot::channel();
+            let marker = Append {
+                batch: Arc::new(LogBatch::default()),
+                payload: Vec::new(),
+                columns: BTreeSet::new(),
+                acknowledge,
+            };
+            sender
+                .send(marker)
+                .map_err(|_| StoreError::internal("the wal writer stopped"))?;
+            // Polled rather than `blocking_recv`, which panics on a runtime thread.
+            let mut acknowledged = acknowledged;
+            loop {
+                match acknowledged.try_recv() {
+                    Ok(result) => break result?,
+                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                        std::thread::sleep(Duration::from_millis(2))
+                    }
+                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                        return Err(StoreError::internal("the wal writer stopped"));
+                    }
+                }
+            }
+        }
+        let mut guard = self.shared.changed_lock.lock().expect("changed lock");
+        loop {
+            {
+                let state = self.shared.state.read().expect("state lock");
+                if let Some(failure) = &state.failure {
+                    return Err(StoreError::internal(failure.clone()));
+                }
+                if state.frozen.is_empty() && state.active.rows == 0 {
+                    return Ok(());
+                }
+            }
+            self.shared.changed.notify_all();
+            guard = self
+                .shared
+                .changed
+                .wait_timeout(guard, Duration::from_millis(50))
+                .expect("changed lock")
+                .0;
+        }
+    }
+
+    /// Row counts: (memtable rows, segment rows, segments).
+    pub fn stats(&self) -> (usize, u64, usize) {
+        let state = self.shared.state.read().expect("state lock");
+        let memtable = state.active.rows
+            + state
+                .frozen
+                .iter()
+                .map(|f| f.batches.iter().map(|b| b.logs.len()).sum::<usize>())
+                .sum::<usize>();
+        let segment_rows = state.segments.iter().map(|segment| segment.rows).sum();
+        (memtable, segment_rows, state.segments.len())
+    }
+
+    /// Stops the threads; acknowledged rows stay in the WAL or segments.
+    pub fn shutdown(&self) {
+        self.sender.lock().expect("sender lock").take();
+        *self.shared.changed_lock.lock().expect("changed lock") = true;
+        self.shared.changed.notify_all();
+        let threads: Vec<JoinHandle<()>> = self
+            .threads
+            .lock()
+            .expect("threads lock")
+            .drain(..)
+            .collect();
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+
+    /// Deletes everything of this logstore from disk (after shutdown).
+    pub fn destroy(&self) -> Result<(), StoreError> {
+        self.shutdown();
+        fs::remove_dir_all(&self.shared.directory)
+            .map_err(|error| io_error("deleting logstore", error))
+    }
+}
+
+impl Drop for Logstore {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Deletes segment files that no manifest names (left by a crashed flush).
+fn remove_stray_segments(directory: &Path, manifest: &Manifest) -> Result<(), StoreError> {
+    let segments_directory = directory.join("segments");
+    let Ok(days) = fs::read_dir(&segments_directory) else {
+        return Ok(());
+    };
+    let live: BTreeSet<PathBuf> = manifest
+        .segments
+        .iter()
+        .map(|segment| directory.join(&segment.path))
+        .collect();
+    for day in days.flatten() {
+        let Ok(files) = fs::read_dir(day.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let path = file.path();
+            if !live.contains(&path) {
+                tracing::info!(path = %path.display(), "removing segment not in the manifest");
+                fs::remove_file(&path)
+                    .map_err(|error| io_error("removing stray segment", error))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn writer_loop(shared: &Shared, mut wal_handle: Wal, receiver: &Receiver<Append>) {
+    loop {
+        let first = match receiver.recv_timeout(Duration::from_millis(200)) {
+            Ok(append) => append,
+            Err(RecvTimeoutError::Timeout) => {
+                maybe_freeze(shared, &mut wal_handle, false);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let mut group = vec![first];
+        let mut group_bytes = group[0].payload.len();
+        while group_bytes < shared.config.max_group_bytes {
+            match receiver.try_recv() {
+                Ok(append) => {
+                    group_bytes += append.payload.len();
+                    group.push(append);
+                }
+                Err(_) => break,
+            }
+        }
+        let force_freeze = group.iter().any(|append| append.batch.logs.is_empty());
+        let failure = shared.state.read().expect("state lock").failure.clone();
+        let result = match failure {
+            Some(failure) => Err(StoreError::internal(failure)),
+            None => {
+                let payloads: Vec<&[u8]> = group
+                    .iter()
+                    .filter(|append| !append.payload.is_empty())
+                    .map(|append| append.payload.as_slice())
+                    .collect();
+                let written = if payloads.is_empty() {
+                    Ok(())
+                } else {
+                    wal_handle
+                        .append(&payloads)
+                        .and_then(|()| wal_handle.sync())
+                };
+                written.map_err(|error| {
+                    let message = format!("write-ahead log failed: {error}");
+                    tracing::error!(%message, "refusing further appends");
+                    shared.state.write().expect("state lock").failure = Some(message.clone());
+                    StoreError::internal(message)
+                })
+            }
+        };
+        if result.is_ok() {
+            let mut state = shared.state.write().expect("state lock");
+            for append in &group {
+                if append.batch.logs.is_empty() {
+                    continue;
+                }
+                state.active.rows += append.batch.logs.len();
+                state.active.bytes += append.payload.len();
+                state.active.since.get_or_insert_with(Instant::now);
+                state.active.batches.push(Arc::clone(&append.batch));
+                for column in &append.columns {
+                    if !state.columns.contains(column) {
+                        state.columns.insert(column.clone());
+                    }
+                }
+            }
+        }
+        if result.is_ok() {
+            maybe_freeze(shared, &mut wal_handle, force_freeze);
+        }
+        for append in group {
+            let _ = append.acknowledge.send(result.clone());
+        }
+    }
+}
+
+/// Freezes the active memtable when it is big or old enough (or `force`),
+/// waiting for the flusher when too many frozen memtables are pending.
+fn maybe_freeze(shared: &Shared, wal_handle: &mut Wal, force: bool) {
+    let due = {
+        let state = shared.state.read().expect("state lock");
+        let active = &state.active;
+        active.rows > 0
+            && (force
+                || active.rows >= shared.config.flush_rows
+                || active.bytes >= shared.config.flush_bytes
+                || active
+                    .since
+                    .is_some_and(|since| since.elapsed() >= shared.config.flush_interval))
+    };
+    if !due {
+        return;
+    }
+    // Back-pressure: never hold more than `max_frozen` memtables in memory.
+    let mut guard = shared.changed_lock.lock().expect("changed lock");
+    while shared.state.read().expect("state lock").frozen.len() >= shared.config.max_frozen
+        && !*guard
+    {
+        guard = shared
+            .changed
+            .wait_timeout(guard, Duration::from_millis(100))
+            .expect("changed lock")
+            .0;
+    }
+    drop(guard);
+    let through = match wal_handle.rotate() {
+        Ok(closed) => closed,
+        Err(error) => {
+            tracing::error!(%error, "rotating the wal failed; will retry");
+            return;
+        }
+    };
+    {
+        let mut state = shared.state.write().expect("state lock");
+        let active = std::mem::take(&mut state.active);
+        state.frozen.push_back(Frozen {
+            through,
+            batches: Arc::new(active.batches),
+        });
+    }
+    shared.changed.notify_all();
+}
+
+fn flusher_loop(shared: &Shared) {
+    let mut last_retention = Instant::now() - Duration::from_secs(3600);
+    loop {
+        let next = shared
+            .state
+            .read()
+            .expect("state lock")
+            .frozen
+            .front()
+            .map(|frozen| (frozen.through, Arc::clone(&frozen.batches)));
+        match next {
+            Some((through, batches)) => {
+                if let Err(error) = flush_frozen(shared, through, &batches) {
+                    tracing::error!(%error, "flush failed; the rows stay in the wal, retrying");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                shared.changed.notify_all();
+                continue;
+            }
+            None => {
+                if last_retention.elapsed() >= Duration::from_secs(60) {
+                    last_retention = Instant::now();
+                    if let Err(error) = apply_retention(shared) {
+                        tracing::error!(%error, "retention failed");
+                    }
+                }
+                let guard = shared.changed_lock.lock().expect("changed lock");
+                if *guard && shared.state.read().expect("state lock").frozen.is_empty() {
+                    return;
+                }
+                let _ = shared
+                    .changed
+                    .wait_timeout(guard, Duration::from_millis(500));
+                if *shared.changed_lock.lock().expect("changed lock")
+                    && shared.state.read().expect("state lock").frozen.is_empty()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Writes one frozen memtable as day-partitioned, time-sorted segments, then
+/// publishes them and drops the WAL segments they came from.
+fn flush_frozen(
+    shared: &Shared,
+    through: u64,
+    batches: &[Arc<LogBatch>],
+) -> Result<(), StoreError> {
+    let mut days: BTreeSet<i64> = BTreeSet::new();
+    for batch in batches {
+        for log in &batch.logs {
+            days.insert(i64::from(log.time).div_euclid(SECONDS_PER_DAY));
+        }
+    }
+    let mut new_segments = Vec::new();
+    for (ordinal, day) in days.iter().enumerate() {
+        let from = day * SECONDS_PER_DAY;
+        let to = from + SECONDS_PER_DAY;
+        let names = columnar::column_names(batches.iter().map(|batch| batch.as_ref()));
+        let schema = columnar::storage_schema(&names);
+        let record_batch = columnar::to_record_batch(batches, &schema, from, to)
+            .map_err(|error| io_error("building segment", error))?;
+        let record_batch = drop_all_null_columns(&record_batch);
+        let record_batch = sort_by_time(&record_batch)?;
+        if record_batch.num_rows() == 0 {
+            continue;
+        }
+        let relative = format!("segments/{day}/{through:020}-{ordinal}.parquet");
+        let path = shared.directory.join(&relative);
+        fs::create_dir_all(path.parent().expect("segment parent"))
+            .map_err(|error| io_error("creating partition", error))?;
+        columnar::write_parquet(&path, &record_batch)
+            .map_err(|error| io_error("writing segment", error))?;
+        let times = record_batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .expect("__time__ is Int64");
+        new_segments.push(SegmentMeta {
+            path: relative,
+            day: *day,
+            min_time: arrow::compute::min(times).unwrap_or(from),
+            max_time: arrow::compute::max(times).unwrap_or(from),
+            rows: record_batch.num_rows() as u64,
+            columns: record_batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|field| field.name().clone())
+                .filter(|name| !columnar::META_COLUMNS.contains(&name.as_str()))
+                .collect(),
+        });
+    }
+    let mut state = shared.state.write().expect("state lock");
+    let mut segments = state.segments.clone();
+    segments.extend(new_segments);
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        flushed_through: through,
+        segments,
+    };
+    manifest
+        .store(&shared.directory)
+        .map_err(|error| io_error("writing manifest", error))?;
+    state.segments = manifest.segments;
+    state.flushed_through = through;
+    state.frozen.pop_front();
+    drop(state);
+    wal::Wal::delete_through(&shared.directory.join("wal"), through)
+        .map_err(|error| io_error("deleting flushed wal", error))?;
+    Ok(())
+}
+
+/// Columns of content keys that no row of this partition has (the schema
+/// is built from the whole memtable) are left out of the segment.
+fn drop_all_null_columns(batch: &RecordBatch) -> RecordBatch {
+    let keep: Vec<usize> = (0..batch.num_columns())
+        .filter(|&index| {
+            index < columnar::META_COLUMNS.len()
+                || batch.column(index).null_count() < batch.num_rows()
+        })
+        .collect();
+    batch
+        .project(&keep)
+        .expect("projection of existing columns")
+}
+
+fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
+    let indices = sort_to_indices(batch.column(0), None, None)
+        .map_err(|error| io_error("sorting segment", error))?;
+    take_record_batch(batch, &indices).map_err(|error| io_error("sorting segment", error))
+}
+
+/// Drops whole day partitions older than the TTL.
+fn apply_retention(shared: &Shared) -> Result<(), StoreError> {
+    let ttl_days = i64::from(shared.meta.read().expect("meta lock").config.ttl.max(1));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or(0);
+    let oldest_kept_day = now.div_euclid(SECONDS_PER_DAY) - ttl_days;
+    let mut state = shared.state.write().expect("state lock");
+    let (expired, kept): (Vec<SegmentMeta>, Vec<SegmentMeta>) = state
+        .segments
+        .iter()
+        .cloned()
+        .partition(|segment| segment.day < oldest_kept_day);
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        flushed_through: state.flushed_through,
+        segments: kept,
+    };
+    manifest
+        .store(&shared.directory)
+        .map_err(|error| io_error("writing manifest", error))?;
+    state.segments = manifest.segments;
+    drop(state);
+    let mut days: BTreeSet<i64> = BTreeSet::new();
+    for segment in &expired {
+        days.insert(segment.day);
+        let _ = fs::remove_file(shared.directory.join(&segment.path));
+    }
+    for day in days {
+        let _ = fs::remove_dir(shared.directory.join(format!("segments/{day}")));
+    }
+    tracing::info!(
+        segments = expired.len(),
+        "retention dropped expired partitions"
+    );
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! The SQL part of an SLS query, made runnable on DataFusion.
+//!
+//! SLS SQL is Presto SQL over an implied table: `FROM log` may be left out,
+//! `LIMIT offset, count` is MySQL-style, a query without LIMIT returns 100
+//! rows, and some Presto functions have other names or no counterpart in
+//! DataFusion. This module parses the SQL with DataFusion's own parser,
+//! rewrites the syntax tree to DataFusion's dialect, and enforces SLS's
+//! limits. Function rewrites print the already-rewritten arguments and parse
+//! the replacement text, so they never depend on AST constructor details.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, LimitClause, Query, Select,
+    SetExpr, Statement, Value, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// Rows returned by an SQL query without LIMIT (SLS's default).
+pub const DEFAULT_LIMIT: u64 = 100;
+/// Largest `LIMIT count` (and `offset + count`) SLS accepts.
+pub const MAX_LIMIT: u64 = 1_000_000;
+/// Longest SQL text accepted.
+pub const MAX_SQL_BYTES: usize = 64 * 1024;
+
+/// A rewritten statement ready for DataFusion's planner.
+#[derive(Debug)]
+pub struct PreparedSql {
+    /// The statement.
+    pub statement: Statement,
+    /// The effective top-level row limit.
+    pub limit: u64,
+}
+
+fn parse_expression(text: &str) -> Result<Expr, String> {
+    Parser::new(&GenericDialect {})
+        .try_with_sql(text)
+        .and_then(|mut parser| parser.parse_expr())
+        .map_err(|error| format!("internal rewrite of `{text}` failed: {error}"))
+}
+
+struct Rewriter {
+    error: Option<String>,
+}
+
+fn plain_arguments(function: &Function) -> Option<Vec<String>> {
+    let FunctionArguments::List(list) = &function.args else {
+        return if matches!(function.args, FunctionArguments::None) {
+            Some(Vec::new())
+        } else {
+            None
+        };
+    };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|argument| match argument {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The replacement text of a Presto function call, if it needs one.
+fn rewrite_function(function: &Function) -> Result<Option<String>, String> {
+    if function.over.is_some() || function.filter.is_some() {
+        return Ok(None);
+    }
+    let name = function.name.to_string().to_ascii_lowercase();
+    let Some(arguments) = plain_arguments(function) else {
+        return Ok(None);
+    };
+    let arity_error = |expected: &str| {
+        Err(format!(
+            "function {name} expects {expected} argument(s), got {}",
+            arguments.len()
+        ))
+    };
+    let text = match name.as_str() {
+        "count_if" => match arguments.as_slice() {
+            [condition] => format!("count(CASE WHEN {condition} THEN 1 END)"),
+            _ => return arity_error("1"),
+        },
+        "if" => match arguments.as_slice() {
+            [condition, then] => format!("CASE WHEN {condition} THEN {then} END"),
+            [condition, then, otherwise] => {
+                format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END")
+            }
+            _ => return arity_error("2 or 3"),
+        },
+        // Any value of the group is a correct answer; max is deterministic.
+        "arbitrary" | "any_value" => match arguments.as_slice() {
+            [value] => format!("max({value})"),
+            _ => return arity_error("1"),
+        },
+        "max_by" => match arguments.as_slice() {
+            [value, key] => format!("first_value({value} ORDER BY {key} DESC NULLS LAST)"),
+            _ => return arity_error("2"),
+        },
+        "min_by" => match arguments.as_slice() {
+            [value, key] => format!("first_value({value} ORDER BY {key} ASC NULLS LAST)"),
+            _ => return arity_error("2"),
+        },
+        "date_trunc" => match arguments.as_slice() {
+            [unit, value] => format!("date_trunc({unit}, sls_to_timestamp({value}))"),
+            _ => return arity_error("2"),
+        },
+        "split" => match arguments.as_slice() {
+            [text, delimiter] => format!("string_to_array({text}, {delimiter})"),
+            _ => return arity_error("2"),
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(text))
+}
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        if select.from.is_empty() {
+            // SLS implies the logstore: `select count(*)` reads `log`.
+            match Parser::new(&GenericDialect {})
+                .try_with_sql("SELECT 1 FROM log")
+                .and_then(|mut parser| parser.parse_query())
+            {
+                Ok(query) => {
+                    if let SetExpr::Select(implied) = *query.body {
+                        select.from = implied.from;
+                    }
+                }
+                Err(error) => {
+                    self.error = Some(error.to_string());
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(function) = expr else {
+            return ControlFlow::Continue(());
+        };
+        match rewrite_function(function) {
+            Ok(None) => ControlFlow::Continue(()),
+            Ok(Some(text)) => match parse_expression(&text) {
+                Ok(replacement) => {
+                    *expr = replacement;
+                    ControlFlow::Continue(())
+                }
+                Err(error) => {
+                    self.error = Some(error);
+                    ControlFlow::Break(())
+                }
+            },
+            Err(error) => {
+                self.error = Some(error);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+fn literal_u64(expr: &Expr) -> Option<u64> {
+    match expr {
+        Expr::Value(value) => match &value.value {
+            Value::Number(number, _) => number.parse().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Applies SLS's top-level LIMIT rules: default 100, at most 1,000,000 rows
+/// reachable (`offset + count`). Returns the effective count.
+fn apply_limits(query: &mut Query) -> Result<u64, String> {
+    match &query.limit_clause {
+        None => {
+            let implied = Parser::new(&GenericDialect {})
+                .try_with_sql(&format!("SELECT 1 LIMIT {DEFAULT_LIMIT}"))
+                .and_then(|mut parser| parser.parse_query())
+                .map_err(|error| error.to_string())?;
+            query.limit_clause = implied.limit_clause;
+            Ok(DEFAULT_LIMIT)
+        }
+        Some(LimitClause::OffsetCommaLimit { offset, limit }) => {
+            let (Some(offset), Some(count)) = (literal_u64(offset), literal_u64(limit)) else {
+                return Err("LIMIT offset, count takes integer literals".into());
+            };
+            if offset.saturating_add(count) > MAX_LIMIT {
+                return Err(format!(
+                    "limit offset + count must be at most {MAX_LIMIT}, got {offset} + {count}"
+                ));
+            }
+            Ok(count)
+        }
+        Some(LimitClause::LimitOffset {
+            limit,
+            offset,
+            limit_by,
+        }) => {
+            if !limit_by.is_empty() {
+                return Err("LIMIT BY is not supported".into());
+            }
+            let count = match limit {
+                Some(expr) => literal_u64(expr).ok_or("LIMIT takes an integer literal")?,
+                None => DEFAULT_LIMIT,
+            };
+            let skip = match offset {
+                Some(offset) => {
+                    literal_u64(&offset.value).ok_or("OFFSET takes an integer literal")?
+                }
+                None => 0,
+            };
+            if count.saturating_add(skip) > MAX_LIMIT {
+                return Err(format!("limit must be at most {MAX_LIMIT}, got {count}"));
+            }
+            Ok(count)
+        }
+    }
+}
+
+/// Parses and rewrites the SQL part of an SLS query. Errors are messages for
+/// SLS's `ParameterInvalid`.
+pub fn prepare(sql: &str) -> Result<PreparedSql, String> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(format!("sql is longer than {MAX_SQL_BYTES} bytes"));
+    }
+    let trimmed = sql.trim();
+    if trimmed.ends_with(';') {
+        return Err("sql must not end with ';'".into());
+    }
+    let mut statements = Parser::new(&GenericDialect {})
+        .try_with_sql(trimmed)
+        .and_then(|mut parser| parser.parse_statements())
+        .map_err(|error| format!("sql parse error: {error}"))?;
+    if statements.len() != 1 {
+        return Err("expected exactly one SELECT statement".into());
+    }
+    let mut statement = statements.pop().expect("one statement");
+    let Statement::Query(query) = &mut statement else {
+        return Err("only SELECT queries are allowed".into());
+    };
+    let limit = apply_limits(query)?;
+    let mut rewriter = Rewriter { error: None };
+    let _ = statement.visit(&mut rewriter);
+    if let Some(error) = rewriter.error {
+        return Err(error);
+    }
+    Ok(PreparedSql { statement, limit })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        prepare(sql).unwrap().statement.to_string()
+    }
+
+    #[test]
+    fn implies_log_and_default_limit() {
+        assert_eq!(
+            rewritten("select count(*) as c"),
+            "SELECT count(*) AS c FROM log LIMIT 100"
+        );
+        assert_eq!(
+            rewritten("select a from (select a) group by a limit 5"),
+            "SELECT a FROM (SELECT a FROM log) GROUP BY a LIMIT 5"
+        );
+        assert_eq!(
+            rewritten("select a from log limit 10, 20"),
+            "SELECT a FROM log LIMIT 10, 20"
+        );
+    }
+
+    #[test]
+    fn presto_functions_are_rewritten() {
+        assert_eq!(
+            rewritten("select count_if(level = 'error'), if(a > 1, 'x', 'y'), max_by(a, b), arbitrary(c) limit 1"),
+            "SELECT count(CASE WHEN level = 'error' THEN 1 END), CASE WHEN a > 1 THEN 'x' ELSE 'y' END, \
+             first_value(a ORDER BY b DESC NULLS LAST), max(c) FROM log LIMIT 1"
+        );
+        assert_eq!(
+            rewritten("select date_trunc('hour', __time__) as t group by t"),
+            "SELECT date_trunc('hour', sls_to_timestamp(__time__)) AS t FROM log GROUP BY t LIMIT 100"
+        );
+        // Nested: the inner call is rewritten first.
+        assert_eq!(
+            rewritten("select count_if(if(a, true, false)) limit 1"),
+            "SELECT count(CASE WHEN CASE WHEN a THEN true ELSE false END THEN 1 END) FROM log LIMIT 1"
+        );
+    }
+
+    #[test]
+    fn rejects_what_sls_rejects() {
+        assert!(prepare("select 1;").is_err());
+        assert!(prepare("drop table log").is_err());
+        assert!(prepare("select 1; select 2").is_err());
+        assert!(prepare("select a limit 2000000").is_err());
+        assert!(prepare("select a limit 999999, 2").is_err());
+        assert!(prepare("select count_if(a, b)").is_err());
+        assert!(prepare("select (").is_err());
+    }
+}

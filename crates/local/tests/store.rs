@@ -1,0 +1,366 @@
+//! The embedded store end to end: appends, flushes, restarts, and SLS
+//! queries checked against the same computation done here over the rows.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sentry_sls_local::{LocalStore, LocalStoreConfig};
+use sentry_sls_store::{
+    FieldIndex, FieldType, IndexConfig, LogBatch, LogRecord, LogStore, LogstoreConfig,
+    QueryRequest, QueryResult, StoreErrorCode,
+};
+
+const BASE: u32 = 1_700_000_000;
+
+fn field(field_type: FieldType) -> FieldIndex {
+    FieldIndex {
+        field_type,
+        doc_value: true,
+        case_sensitive: false,
+        token: Vec::new(),
+        alias: None,
+        other: BTreeMap::new(),
+    }
+}
+
+fn index() -> IndexConfig {
+    let mut keys = BTreeMap::new();
+    keys.insert("level".to_string(), field(FieldType::Text));
+    keys.insert("message".to_string(), field(FieldType::Text));
+    keys.insert("user".to_string(), field(FieldType::Text));
+    keys.insert("latency".to_string(), field(FieldType::Long));
+    keys.insert("ratio".to_string(), field(FieldType::Double));
+    keys.insert("payload".to_string(), field(FieldType::Json));
+    IndexConfig {
+        line: Some(serde_json::json!({"token": [" ", ",", ":"], "caseSensitive": false})),
+        keys,
+        other: BTreeMap::new(),
+    }
+}
+
+fn config() -> LocalStoreConfig {
+    LocalStoreConfig {
+        flush_rows: 2_000,
+        flush_interval: Duration::from_secs(3600),
+        query_threads: 2,
+        ..LocalStoreConfig::default()
+    }
+}
+
+/// Row `i` of the test data: deterministic, with skewed levels and users.
+fn row(i: u32) -> LogRecord {
+    let level = ["error", "warning", "info"][(i % 7 % 3) as usize];
+    LogRecord {
+        time: BASE + i * 30,
+        time_ns: 0,
+        contents: vec![
+            ("level".into(), level.into()),
+            (
+                "message".into(),
+                format!("request {} failed at step{}", i % 11, i % 5),
+            ),
+            ("user".into(), format!("u{}", (i * i) % 13)),
+            ("latency".into(), (i % 997).to_string()),
+            ("ratio".into(), format!("{}.5", i % 10)),
+            ("payload".into(), format!(r#"{{"a":{{"b":"x{}"}}}}"#, i % 4)),
+        ],
+    }
+}
+
+async fn setup(directory: &std::path::Path, rows: u32) -> LocalStore {
+    let store = LocalStore::open(directory, config()).unwrap();
+    let project = store.create_project("test-project").unwrap();
+    project
+        .create_logstore(LogstoreConfig {
+            name: "events".into(),
+            ttl: 3650,
+            shard_count: 1,
+            other: BTreeMap::new(),
+        })
+        .await
+        .unwrap();
+    project.create_index("events", index()).await.unwrap();
+    let mut next = 0;
+    while next < rows {
+        let end = (next + 700).min(rows);
+        let batch = LogBatch {
+            topic: "t".into(),
+            source: "127.0.0.1".into(),
+            tags: vec![("host".into(), "h1".into())],
+            logs: (next..end).map(row).collect(),
+        };
+        project.put_logs("events", batch).await.unwrap();
+        next = end;
+    }
+    store
+}
+
+async fn sql(store: &LocalStore, query: &str) -> QueryResult {
+    store
+        .project("test-project")
+        .unwrap()
+        .get_logs(
+            "events",
+            QueryRequest {
+                from: i64::from(BASE),
+                to: i64::from(BASE) + 10_000_000,
+                query: query.into(),
+                ..QueryRequest::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
+fn value<'a>(row: &'a [(String, String)], key: &str) -> &'a str {
+    &row.iter().find(|(name, _)| name == key).unwrap().1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregates_match_an_independent_computation_across_flushes_and_restarts() {
+    let directory = tempfile::tempdir().unwrap();
+    let rows = 2_500;
+    let store = setup(directory.path(), rows).await;
+    let expected_levels = |rows: u32| {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for i in 0..rows {
+            *counts
+                .entry(value(&row(i).contents, "level").to_string())
+                .or_default() += 1;
+        }
+        counts
+    };
+    let check = |result: QueryResult| {
+        assert_eq!(result.keys, vec!["level".to_string(), "c".to_string()]);
+        let got: BTreeMap<String, u64> = result
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    value(r, "level").to_string(),
+                    value(r, "c").parse().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, expected_levels(rows));
+    };
+    check(
+        sql(
+            &store,
+            "* | select level, count(*) as c group by level order by level",
+        )
+        .await,
+    );
+    // Part of the rows is in segments (flush at 2,000), part in the memtable.
+    // The flusher is asynchronous: wait (bounded) until the frozen part is written.
+    let logstore = store
+        .project("test-project")
+        .unwrap()
+        .logstore("events")
+        .unwrap();
+    let mut waited = 0;
+    while logstore.stats().1 == 0 && waited < 200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    let (memtable, segment_rows, _) = logstore.stats();
+    assert!(
+        segment_rows > 0 && memtable > 0,
+        "memtable {memtable}, segments {segment_rows}"
+    );
+    drop(logstore);
+    check(
+        sql(
+            &store,
+            "* | select level, count(*) as c group by level order by level",
+        )
+        .await,
+    );
+    drop(store);
+    // Restart: WAL replay plus segments give the same answer.
+    let store = LocalStore::open(directory.path(), config()).unwrap();
+    check(
+        sql(
+            &store,
+            "* | select level, count(*) as c group by level order by level",
+        )
+        .await,
+    );
+    // After a full flush, still the same.
+    let project = store.project("test-project").unwrap();
+    tokio::task::spawn_blocking(move || project.flush_all())
+        .await
+        .unwrap()
+        .unwrap();
+    check(
+        sql(
+            &store,
+            "* | select level, count(*) as c group by level order by level",
+        )
+        .await,
+    );
+
+    // Typed columns, Presto functions.
+    let result = sql(&store, "* | select sum(latency) as s, max(ratio) as m, count_if(latency > 500) as big, approx_distinct(user) as users").await;
+    let sum: u64 = (0..rows).map(|i| u64::from(i % 997)).sum();
+    assert_eq!(value(&result.rows[0], "s"), sum.to_string());
+    assert_eq!(value(&result.rows[0], "m"), "9.5");
+    assert_eq!(
+        value(&result.rows[0], "big"),
+        (0..rows).filter(|i| i % 997 > 500).count().to_string()
+    );
+    let users: std::collections::BTreeSet<u32> = (0..rows).map(|i| (i * i) % 13).collect();
+    assert_eq!(value(&result.rows[0], "users"), users.len().to_string());
+    let result = sql(&store, "* | select user, max_by(latency, __time__) as last, min_by(latency, __time__) as first group by user order by user limit 3").await;
+    for r in &result.rows {
+        let user = value(r, "user");
+        let matching: Vec<u32> = (0..rows)
+            .filter(|i| format!("u{}", (i * i) % 13) == user)
+            .collect();
+        assert_eq!(
+            value(r, "last"),
+            (matching.last().unwrap() % 997).to_string()
+        );
+        assert_eq!(
+            value(r, "first"),
+            (matching.first().unwrap() % 997).to_string()
+        );
+    }
+    // Search part: token match, field match, numeric range, not.
+    let result = sql(
+        &store,
+        "level:error and latency >= 900 | select count(*) as c",
+    )
+    .await;
+    let expected = (0..rows)
+        .filter(|&i| i % 7 % 3 == 0 && i % 997 >= 900)
+        .count();
+    assert_eq!(value(&result.rows[0], "c"), expected.to_string());
+    let result = sql(&store, "step3 not level:info | select count(*) as c").await;
+    let expected = (0..rows).filter(|&i| i % 5 == 3 && i % 7 % 3 != 2).count();
+    assert_eq!(value(&result.rows[0], "c"), expected.to_string());
+    // JSON, dates, NULL rendering, paging with LIMIT offset, count.
+    let result = sql(&store, "* | select json_extract_scalar(payload, '$.a.b') as b, count(*) as c group by b order by b").await;
+    assert_eq!(result.rows.len(), 4);
+    assert_eq!(value(&result.rows[0], "b"), "x0");
+    let result = sql(
+        &store,
+        "* | select date_trunc('hour', __time__) as h, count(*) as c group by h order by h limit 1",
+    )
+    .await;
+    assert_eq!(value(&result.rows[0], "h"), "2023-11-14 22:00:00.000");
+    let result = sql(
+        &store,
+        "* | select json_extract_scalar(payload, '$.missing') as n limit 1",
+    )
+    .await;
+    assert_eq!(value(&result.rows[0], "n"), "null");
+    let result = sql(&store, "* | select __time__ order by __time__ limit 10, 5").await;
+    assert_eq!(result.rows.len(), 5);
+    assert_eq!(
+        value(&result.rows[0], "__time__"),
+        (BASE + 10 * 30).to_string()
+    );
+    let result = sql(&store, "* | select level").await;
+    assert_eq!(result.rows.len(), 100, "SLS's default LIMIT is 100");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_only_results_are_raw_rows_in_time_order() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = setup(directory.path(), 300).await;
+    let project = store.project("test-project").unwrap();
+    let request = QueryRequest {
+        from: i64::from(BASE),
+        to: i64::from(BASE) + 100_000,
+        query: "level:warning".into(),
+        line: 10,
+        offset: 5,
+        reverse: true,
+    };
+    let result = project.get_logs("events", request).await.unwrap();
+    assert!(!result.has_sql);
+    let expected: Vec<u32> = (0..300)
+        .rev()
+        .filter(|i| i % 7 % 3 == 1)
+        .skip(5)
+        .take(10)
+        .collect();
+    let got: Vec<u32> = result
+        .rows
+        .iter()
+        .map(|r| value(r, "__time__").parse::<u32>().unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        expected.iter().map(|i| BASE + i * 30).collect::<Vec<_>>()
+    );
+    let first = &result.rows[0];
+    assert_eq!(value(first, "__tag__:host"), "h1");
+    assert_eq!(value(first, "__source__"), "127.0.0.1");
+    assert_eq!(value(first, "level"), "warning");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_use_sls_codes() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = setup(directory.path(), 10).await;
+    let project = store.project("test-project").unwrap();
+    let query = |text: &str, from: i64, to: i64| QueryRequest {
+        from,
+        to,
+        query: text.into(),
+        ..QueryRequest::default()
+    };
+    let base = i64::from(BASE);
+    let code = |result: Result<QueryResult, sentry_sls_store::StoreError>| result.unwrap_err().code;
+    assert_eq!(
+        code(
+            project
+                .get_logs("events", query("* | select nope(", base, base + 10))
+                .await
+        ),
+        StoreErrorCode::ParameterInvalid
+    );
+    assert_eq!(
+        code(
+            project
+                .get_logs(
+                    "events",
+                    query("* | select missing_column", base, base + 10)
+                )
+                .await
+        ),
+        StoreErrorCode::ParameterInvalid
+    );
+    assert_eq!(
+        code(
+            project
+                .get_logs("events", query("unindexed:x", base, base + 10))
+                .await
+        ),
+        StoreErrorCode::ParameterInvalid
+    );
+    assert_eq!(
+        code(project.get_logs("events", query("*", base, base)).await),
+        StoreErrorCode::InvalidTimeRange
+    );
+    assert_eq!(
+        code(project.get_logs("nope", query("*", base, base + 1)).await),
+        StoreErrorCode::LogStoreNotExist
+    );
+    assert_eq!(
+        store.project("nope").err().map(|error| error.code),
+        Some(StoreErrorCode::ProjectNotExist)
+    );
+    let duplicate = project
+        .create_logstore(LogstoreConfig {
+            name: "events".into(),
+            ttl: 30,
+            shard_count: 1,
+            other: BTreeMap::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(duplicate.code, StoreErrorCode::LogStoreAlreadyExist);
+}
