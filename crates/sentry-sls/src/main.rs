@@ -4,9 +4,21 @@
 //! - `sentry-sls-snql`: SnQL syntax (parser, AST, printer, post-parse rules);
 //! - `sentry-sls-query`: the Snuba read path (request schema, entity catalog,
 //!   validation, result types, response and error shapes);
-//! - `sentry-sls-server`: all HTTP (the Snuba API listener);
-//! - `sentry-sls` (this binary): command line, configuration, wiring.
+//! - `sentry-sls-server`: all HTTP (the Snuba API listener, the SLS REST API
+//!   of `sls-local`);
+//! - `sentry-sls-store`: the `LogStore` seam every store implements;
+//! - `sentry-sls-protocol`: the SLS wire format (protobuf, compression,
+//!   signatures, error codes, JSON models);
+//! - `sentry-sls-slsql`: the SLS query language (`search | SQL`) syntax;
+//! - `sentry-sls-local`: the embedded store (WAL, Parquet segments, DataFusion);
+//! - `sentry-sls-client`: the `LogStore` over real SLS (HTTP, retries, paging);
+//! - `sentry-sls` (this binary): command line, configuration, wiring. Only
+//!   the binary knows both stores; `SLS_ENDPOINT` picks real SLS.
 
+mod bench;
+mod store_args;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +46,77 @@ enum Command {
     /// for Prometheus. Point Sentry at it with `SENTRY_SNUBA` or `SNUBA`.
     /// Until the log store is wired in, every entity answers with no rows.
     Serve(ServeArgs),
+
+    /// Serve the embedded store over the SLS REST API (a local stand-in for
+    /// Alibaba Cloud SLS).
+    ///
+    /// The official SLS SDKs and sentry-sls's own SLS client can create
+    /// logstores and indexes, put logs (lz4/zstd/deflate protobuf) and query
+    /// them (GetLogsV2, GetLogs, GetHistograms). The project is the first label
+    /// of the Host header (`{project}.{endpoint}`); projects named with
+    /// `--project` exist from the start, others are made with CreateProject.
+    /// With `SLS_ACCESS_KEY_ID`/`SLS_ACCESS_KEY_SECRET` set, every request must
+    /// carry a valid signature by that key (`SignatureNotMatch` otherwise).
+    SlsLocal(SlsLocalArgs),
+
+    /// Create (or check) the logstore and its index, in SLS or the embedded store.
+    ///
+    /// Idempotent: an existing logstore is kept, missing index keys are added.
+    /// SLS indexes only data written after a key exists, so run it before the
+    /// first write. Needs write permission on the project (the Snuba API and
+    /// Sentry Web only need read-only keys).
+    Setup(SetupArgs),
+
+    /// Benchmarks that write JSON reports.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// The embedded store: append throughput (1 KB logs, batches of 1000,
+    /// fsync on) and a group-by-count over 10 million rows with 20,000 groups.
+    Store(bench::StoreBenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SlsLocalArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SLS_LOCAL_LISTEN", default_value = "127.0.0.1:9100")]
+    listen: SocketAddr,
+
+    /// Directory of the embedded store (created if missing).
+    #[arg(long, env = "SENTRY_SLS_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+
+    /// Projects to create at start (repeatable).
+    #[arg(long = "project")]
+    projects: Vec<String>,
+
+    /// Accepted AccessKey id; with the secret, signatures are verified.
+    #[arg(long, env = "SLS_ACCESS_KEY_ID", hide_env_values = true)]
+    access_key_id: Option<String>,
+
+    /// Accepted AccessKey secret.
+    #[arg(long, env = "SLS_ACCESS_KEY_SECRET", hide_env_values = true)]
+    access_key_secret: Option<String>,
+
+    /// Inject faults, e.g. `500=0.2,quota=0.1,incomplete=0.3,slow=0.1,seed=7`:
+    /// probabilities of 500 InternalServerError, 403 WriteQuotaExceed on
+    /// writes, Incomplete query answers, and slow answers. Faults happen before
+    /// a write is applied, so a correct client loses and duplicates nothing.
+    #[arg(long, env = "SLS_LOCAL_FAULTS")]
+    faults: Option<String>,
+
+    /// Largest request body as sent, in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    max_body_bytes: usize,
+}
+
+#[derive(clap::Args, Debug)]
+struct SetupArgs {
+    #[command(flatten)]
+    store: store_args::StoreArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -75,7 +158,93 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::SlsLocal(args) => runtime.block_on(sls_local(args)),
+        Command::Setup(args) => runtime.block_on(setup(args)),
+        Command::Bench(BenchCommand::Store(args)) => runtime.block_on(bench::store(args)),
     }
+}
+
+async fn sls_local(args: SlsLocalArgs) -> anyhow::Result<()> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the Prometheus recorder")?;
+    let store = Arc::new(
+        sentry_sls_local::LocalStore::open(
+            &args.data_dir,
+            sentry_sls_local::LocalStoreConfig::default(),
+        )
+        .map_err(|error| {
+            anyhow::anyhow!("opening the store in {}: {error}", args.data_dir.display())
+        })?,
+    );
+    for project in &args.projects {
+        store
+            .project_or_create(project)
+            .map_err(|error| anyhow::anyhow!("creating project {project}: {error}"))?;
+    }
+    let mut credentials = BTreeMap::new();
+    match (args.access_key_id, args.access_key_secret) {
+        (Some(id), Some(secret)) if !id.is_empty() => {
+            credentials.insert(id, secret);
+        }
+        (None, None) => tracing::warn!("no SLS_ACCESS_KEY_ID/SECRET: signatures are not checked"),
+        _ => anyhow::bail!("give both SLS_ACCESS_KEY_ID and SLS_ACCESS_KEY_SECRET, or neither"),
+    }
+    let faults = match args
+        .faults
+        .as_deref()
+        .filter(|text| !text.trim().is_empty())
+    {
+        Some(text) => {
+            let faults = sentry_sls_server::sls_api::FaultConfig::parse(text)
+                .map_err(|error| anyhow::anyhow!("--faults: {error}"))?;
+            tracing::warn!(?faults, "fault injection is on");
+            Some(faults)
+        }
+        None => None,
+    };
+    let config = sentry_sls_server::sls_api::SlsApiConfig {
+        credentials,
+        max_body_bytes: args.max_body_bytes,
+        faults,
+        ..Default::default()
+    };
+    let router = sentry_sls_server::sls_api::router(Arc::clone(&store), config)
+        .route("/metrics", axum_get_metrics(metrics));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding sls-local to {}", args.listen))?;
+    tracing::info!(address = %args.listen, projects = ?store.project_names(), "sls-local listening");
+    sentry_sls_server::serve(listener, router, shutdown_signal())
+        .await
+        .context("serving the SLS API")?;
+    let stopping = Arc::clone(&store);
+    tokio::task::spawn_blocking(move || stopping.shutdown()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+fn axum_get_metrics(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+) -> axum::routing::MethodRouter {
+    axum::routing::get(move || {
+        let handle = handle.clone();
+        async move { handle.render() }
+    })
+}
+
+async fn setup(args: SetupArgs) -> anyhow::Result<()> {
+    let opened = args.store.open()?;
+    store_args::setup(
+        opened.store.as_ref(),
+        &args.store.sls_logstore,
+        args.store.sls_ttl,
+    )
+    .await?;
+    if let Some(local) = opened.local {
+        tokio::task::spawn_blocking(move || local.shutdown()).await?;
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

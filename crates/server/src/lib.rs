@@ -6,7 +6,11 @@
 //! (Prometheus). Every error is mapped to Snuba's shape in one place
 //! ([`snuba_api::error_response`]). Request handling that is CPU work
 //! (parsing, validation, execution) runs on the blocking pool.
+//!
+//! The SLS REST API over the embedded store ([`sls_api`]), served by
+//! `sentry-sls sls-local`.
 
+pub mod sls_api;
 pub mod snuba_api;
 
 pub use snuba_api::{router, serve, ServerConfig};

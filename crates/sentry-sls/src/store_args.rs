@@ -1,0 +1,223 @@
+//! Choosing the log store: the guide's `SLS_*` variables (flags override
+//! them) select real SLS; without `SLS_ENDPOINT` the embedded store under
+//! `--data-dir` is used. Only the binary knows both backends.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use sentry_sls_client::{SlsClient, SlsClientConfig};
+use sentry_sls_local::{LocalStore, LocalStoreConfig};
+use sentry_sls_store::{
+    FieldIndex, FieldType, IndexConfig, LogStore, LogstoreConfig, StoreErrorCode,
+};
+
+/// Project name of the embedded store when `SLS_PROJECT` is not set.
+pub const DEFAULT_LOCAL_PROJECT: &str = "sentry-sls";
+
+/// Where events live: flags and the guide's environment variables.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// SLS endpoint, e.g. `cn-hangzhou.log.aliyuncs.com`. Unset: the embedded store.
+    #[arg(long, env = "SLS_ENDPOINT", hide_env_values = true)]
+    pub sls_endpoint: Option<String>,
+
+    /// AccessKey id for SLS.
+    #[arg(long, env = "SLS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub sls_access_key_id: Option<String>,
+
+    /// AccessKey secret for SLS (never logged).
+    #[arg(long, env = "SLS_ACCESS_KEY_SECRET", hide_env_values = true)]
+    pub sls_access_key_secret: Option<String>,
+
+    /// STS security token, when the AccessKey is temporary.
+    #[arg(long, env = "SLS_SECURITY_TOKEN", hide_env_values = true)]
+    pub sls_security_token: Option<String>,
+
+    /// SLS project (the embedded store uses it too; default `sentry-sls`).
+    #[arg(long, env = "SLS_PROJECT")]
+    pub sls_project: Option<String>,
+
+    /// Logstore holding the events.
+    #[arg(long, env = "SLS_LOGSTORE", default_value = "logstore-rum")]
+    pub sls_logstore: String,
+
+    /// Retention of the logstore, in days.
+    #[arg(long, env = "SLS_TTL", default_value_t = 30)]
+    pub sls_ttl: u32,
+
+    /// Directory of the embedded store (created if missing).
+    #[arg(long, env = "SENTRY_SLS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+/// An opened store: the seam, plus the embedded store when that is the one.
+pub struct OpenedStore {
+    /// The project's logstores.
+    pub store: Arc<dyn LogStore>,
+    /// The embedded store, if used (for flush and shutdown).
+    pub local: Option<Arc<LocalStore>>,
+}
+
+impl StoreArgs {
+    /// The project name in use.
+    pub fn project(&self) -> String {
+        self.sls_project
+            .clone()
+            .unwrap_or_else(|| DEFAULT_LOCAL_PROJECT.to_string())
+    }
+
+    /// Opens SLS when `SLS_ENDPOINT` is set, else the embedded store.
+    pub fn open(&self) -> anyhow::Result<OpenedStore> {
+        match &self.sls_endpoint {
+            Some(endpoint) if !endpoint.trim().is_empty() => {
+                let (Some(id), Some(secret)) =
+                    (&self.sls_access_key_id, &self.sls_access_key_secret)
+                else {
+                    bail!("SLS_ENDPOINT is set: SLS_ACCESS_KEY_ID and SLS_ACCESS_KEY_SECRET are required too");
+                };
+                let Some(project) = &self.sls_project else {
+                    bail!("SLS_ENDPOINT is set: SLS_PROJECT is required too");
+                };
+                let mut config = SlsClientConfig::new(endpoint.trim(), project, id, secret);
+                config.security_token = self.sls_security_token.clone();
+                let client = SlsClient::new(config).map_err(|error| anyhow::anyhow!("{error}"))?;
+                tracing::info!(endpoint = %endpoint, project = %project, logstore = %self.sls_logstore, "using SLS");
+                Ok(OpenedStore {
+                    store: Arc::new(client),
+                    local: None,
+                })
+            }
+            _ => {
+                std::fs::create_dir_all(&self.data_dir).with_context(|| {
+                    format!("creating the data directory {}", self.data_dir.display())
+                })?;
+                let local = Arc::new(
+                    LocalStore::open(&self.data_dir, LocalStoreConfig::default())
+                        .map_err(|error| anyhow::anyhow!("opening the embedded store: {error}"))?,
+                );
+                let project = local
+                    .project_or_create(&self.project())
+                    .map_err(|error| anyhow::anyhow!("opening project: {error}"))?;
+                tracing::info!(data_dir = %self.data_dir.display(), project = %self.project(), "using the embedded store");
+                Ok(OpenedStore {
+                    store: project,
+                    local: Some(local),
+                })
+            }
+        }
+    }
+}
+
+fn key(field_type: FieldType) -> FieldIndex {
+    FieldIndex {
+        field_type,
+        doc_value: true,
+        case_sensitive: false,
+        token: Vec::new(),
+        alias: None,
+        other: BTreeMap::new(),
+    }
+}
+
+/// The index sentry-sls needs on its logstore. Fields are added as the
+/// record schema grows (docs/architecture.md); SLS indexes only data written
+/// after a field is added, so `setup` updates the index before writes.
+pub fn required_index() -> IndexConfig {
+    let mut keys = BTreeMap::new();
+    for name in [
+        "event_id",
+        "node_id",
+        "primary_hash",
+        "platform",
+        "level",
+        "logger",
+        "environment",
+        "release",
+        "dist",
+        "title",
+        "culprit",
+        "message",
+        "type",
+        "location",
+        "transaction",
+        "user_id",
+        "user_email",
+        "user_name",
+        "ip_address",
+        "sdk_name",
+        "sdk_version",
+        "tags",
+        "contexts",
+        "body",
+    ] {
+        keys.insert(name.to_string(), key(FieldType::Text));
+    }
+    for name in ["project_id", "group_id", "timestamp_ms", "received"] {
+        keys.insert(name.to_string(), key(FieldType::Long));
+    }
+    IndexConfig {
+        line: Some(serde_json::json!({
+            "token": [",", " ", "'", "\"", ";", "=", "(", ")", "[", "]", "{", "}", "?", "@", "&", "<", ">", "/", ":", "\n", "\t", "\r"],
+            "caseSensitive": false,
+            "chn": false
+        })),
+        keys,
+        other: BTreeMap::new(),
+    }
+}
+
+/// Creates the logstore and index, or brings an existing index up to date
+/// (adding missing keys; existing keys are left as they are).
+pub async fn setup(store: &dyn LogStore, logstore: &str, ttl: u32) -> anyhow::Result<()> {
+    let config = LogstoreConfig {
+        name: logstore.to_string(),
+        ttl,
+        shard_count: 2,
+        other: BTreeMap::new(),
+    };
+    match store.create_logstore(config).await {
+        Ok(()) => println!("created logstore {logstore} (ttl {ttl} days)"),
+        Err(error) if error.code == StoreErrorCode::LogStoreAlreadyExist => {
+            println!("logstore {logstore} exists")
+        }
+        Err(error) => bail!("creating logstore {logstore}: {error}"),
+    }
+    let wanted = required_index();
+    match store.get_index(logstore).await {
+        Ok(mut current) => {
+            let missing: Vec<String> = wanted
+                .keys
+                .keys()
+                .filter(|name| !current.keys.contains_key(*name))
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                println!("index of {logstore} is up to date");
+            } else {
+                for name in &missing {
+                    current.keys.insert(name.clone(), wanted.keys[name].clone());
+                }
+                store
+                    .update_index(logstore, current)
+                    .await
+                    .map_err(|error| anyhow::anyhow!("updating the index: {error}"))?;
+                println!(
+                    "added {} index keys to {logstore}: {}",
+                    missing.len(),
+                    missing.join(", ")
+                );
+            }
+        }
+        Err(error) if error.code == StoreErrorCode::IndexConfigNotExist => {
+            store
+                .create_index(logstore, wanted)
+                .await
+                .map_err(|error| anyhow::anyhow!("creating the index: {error}"))?;
+            println!("created the index of {logstore}");
+        }
+        Err(error) => bail!("reading the index of {logstore}: {error}"),
+    }
+    Ok(())
+}
