@@ -11,8 +11,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, LimitClause, Query, Select,
-    SetExpr, Statement, Value, VisitMut, VisitorMut,
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, JoinConstraint, JoinOperator,
+    LimitClause, Query, Select, SetExpr, Statement, TableFactor, TableWithJoins, Value, VisitMut,
+    VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -117,10 +118,104 @@ fn rewrite_function(function: &Function) -> Result<Option<String>, String> {
     Ok(Some(text))
 }
 
+/// Presto's `FROM t CROSS JOIN UNNEST(e) AS x(c)` (and `FROM t, UNNEST(…)`)
+/// references `t`'s columns from inside UNNEST, which DataFusion's planner
+/// does not support. The same rows come from a derived table that unnests in
+/// its projection: `FROM (SELECT *, unnest(e) AS c FROM t) AS t`.
+fn rewrite_unnest(tables: &mut Vec<TableWithJoins>) -> Result<(), String> {
+    // `FROM t, UNNEST(…)`: fold the comma join into a cross join first.
+    if tables.len() == 2
+        && matches!(tables[1].relation, TableFactor::UNNEST { .. })
+        && tables[1].joins.is_empty()
+    {
+        let unnest = tables.pop().expect("two tables").relation;
+        tables[0].joins.insert(
+            0,
+            datafusion::sql::sqlparser::ast::Join {
+                relation: unnest,
+                global: false,
+                join_operator: JoinOperator::CrossJoin(JoinConstraint::None),
+            },
+        );
+    }
+    for table in tables.iter_mut() {
+        while let Some(first) = table.joins.first() {
+            let TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_offset: false,
+                with_ordinality: false,
+                ..
+            } = &first.relation
+            else {
+                break;
+            };
+            if !matches!(
+                first.join_operator,
+                JoinOperator::CrossJoin(JoinConstraint::None)
+            ) {
+                break;
+            }
+            let columns: Vec<String> = alias
+                .as_ref()
+                .map(|alias| {
+                    alias
+                        .columns
+                        .iter()
+                        .map(|column| column.name.to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if columns.len() != array_exprs.len() {
+                return Err("UNNEST needs a column name for each array: UNNEST(a) AS t(x)".into());
+            }
+            let projections: Vec<String> = array_exprs
+                .iter()
+                .zip(&columns)
+                .map(|(array, column)| format!("unnest({array}) AS {column}"))
+                .collect();
+            let base_alias = match &table.relation {
+                TableFactor::Table {
+                    alias: Some(alias), ..
+                }
+                | TableFactor::Derived {
+                    alias: Some(alias), ..
+                } => alias.name.to_string(),
+                TableFactor::Table { name, .. } => name.to_string(),
+                _ => "log".to_string(),
+            };
+            let text = format!(
+                "SELECT 1 FROM (SELECT *, {} FROM {}) AS {base_alias}",
+                projections.join(", "),
+                table.relation
+            );
+            let query = Parser::new(&GenericDialect {})
+                .try_with_sql(&text)
+                .and_then(|mut parser| parser.parse_query())
+                .map_err(|error| format!("internal rewrite of UNNEST failed: {error}"))?;
+            let SetExpr::Select(select) = *query.body else {
+                return Err("internal rewrite of UNNEST failed".into());
+            };
+            let derived = select
+                .from
+                .into_iter()
+                .next()
+                .ok_or("internal rewrite of UNNEST failed")?;
+            table.relation = derived.relation;
+            table.joins.remove(0);
+        }
+    }
+    Ok(())
+}
+
 impl VisitorMut for Rewriter {
     type Break = ();
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        if let Err(error) = rewrite_unnest(&mut select.from) {
+            self.error = Some(error);
+            return ControlFlow::Break(());
+        }
         if select.from.is_empty() {
             // SLS implies the logstore: `select count(*)` reads `log`.
             match Parser::new(&GenericDialect {})
@@ -276,6 +371,20 @@ mod tests {
             rewritten("select a from log limit 10, 20"),
             "SELECT a FROM log LIMIT 10, 20"
         );
+    }
+
+    #[test]
+    fn cross_join_unnest_becomes_a_projection() {
+        assert_eq!(
+            rewritten("select tag, count(*) from log cross join unnest(split(tags, ',')) as t(tag) group by tag"),
+            "SELECT tag, count(*) FROM (SELECT *, unnest(string_to_array(tags, ',')) AS tag FROM log) AS log \
+             GROUP BY tag LIMIT 100"
+        );
+        assert_eq!(
+            rewritten("select x from log, unnest(a) as t(x) limit 1"),
+            "SELECT x FROM (SELECT *, unnest(a) AS x FROM log) AS log LIMIT 1"
+        );
+        assert!(prepare("select x from log cross join unnest(a) limit 1").is_err());
     }
 
     #[test]

@@ -129,9 +129,8 @@ struct ServeArgs {
     )]
     snuba_listen: SocketAddr,
 
-    /// Directory of the embedded store (created if missing).
-    #[arg(long, env = "SENTRY_SLS_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    store: store_args::StoreArgs,
 
     /// Largest accepted request body, in bytes.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
@@ -248,8 +247,17 @@ async fn setup(args: SetupArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+    let opened = args.store.open()?;
+    if opened.local.is_some() {
+        // The embedded store is ours to set up; real SLS is set up with
+        // `sentry-sls setup` (serve may run with read-only keys).
+        store_args::setup(
+            opened.store.as_ref(),
+            &args.store.sls_logstore,
+            args.store.sls_ttl,
+        )
+        .await?;
+    }
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the Prometheus recorder")?;
@@ -265,6 +273,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     sentry_sls_server::serve(listener, router, shutdown_signal())
         .await
         .context("serving the Snuba API")?;
+    if let Some(local) = opened.local {
+        tokio::task::spawn_blocking(move || local.shutdown()).await?;
+    }
     tracing::info!("shut down cleanly");
     Ok(())
 }

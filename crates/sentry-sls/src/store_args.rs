@@ -178,9 +178,9 @@ pub async fn setup(store: &dyn LogStore, logstore: &str, ttl: u32) -> anyhow::Re
         other: BTreeMap::new(),
     };
     match store.create_logstore(config).await {
-        Ok(()) => println!("created logstore {logstore} (ttl {ttl} days)"),
+        Ok(()) => tracing::info!(%logstore, ttl, "created logstore"),
         Err(error) if error.code == StoreErrorCode::LogStoreAlreadyExist => {
-            println!("logstore {logstore} exists")
+            tracing::info!(%logstore, "logstore exists")
         }
         Err(error) => bail!("creating logstore {logstore}: {error}"),
     }
@@ -194,7 +194,7 @@ pub async fn setup(store: &dyn LogStore, logstore: &str, ttl: u32) -> anyhow::Re
                 .cloned()
                 .collect();
             if missing.is_empty() {
-                println!("index of {logstore} is up to date");
+                tracing::info!(%logstore, "index is up to date");
             } else {
                 for name in &missing {
                     current.keys.insert(name.clone(), wanted.keys[name].clone());
@@ -203,11 +203,7 @@ pub async fn setup(store: &dyn LogStore, logstore: &str, ttl: u32) -> anyhow::Re
                     .update_index(logstore, current)
                     .await
                     .map_err(|error| anyhow::anyhow!("updating the index: {error}"))?;
-                println!(
-                    "added {} index keys to {logstore}: {}",
-                    missing.len(),
-                    missing.join(", ")
-                );
+                tracing::info!(%logstore, added = %missing.join(", "), "added index keys");
             }
         }
         Err(error) if error.code == StoreErrorCode::IndexConfigNotExist => {
@@ -215,7 +211,7 @@ pub async fn setup(store: &dyn LogStore, logstore: &str, ttl: u32) -> anyhow::Re
                 .create_index(logstore, wanted)
                 .await
                 .map_err(|error| anyhow::anyhow!("creating the index: {error}"))?;
-            println!("created the index of {logstore}");
+            tracing::info!(%logstore, "created the index");
         }
         Err(error) => bail!("reading the index of {logstore}: {error}"),
     }

@@ -69,7 +69,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let address: Option<SocketAddr> = listener.local_addr().ok();
-    tracing::info!(?address, "snuba api listening");
+    tracing::info!(?address, "listening");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
