@@ -22,9 +22,9 @@ pub struct SlsClientConfig {
     /// `Host: {project}.{host}` header (the Python SDK's raw-IP mode), which is how the local
     /// fake `sls-local` reads it.
     ///
-    /// `https` needs a TLS backend in reqwest: the workspace builds reqwest without one, so a
-    /// binary that wants https enables e.g. reqwest's `rustls-tls` feature; without it every
-    /// https request fails with a non-retried `ParameterInvalid`.
+    /// `https` needs a TLS backend in reqwest: the `sentry-sls` binary enables reqwest's
+    /// `rustls-tls`; a build without one fails every https request with a non-retried
+    /// `ParameterInvalid`.
     pub endpoint: String,
     /// AccessKey id; sent in clear inside `Authorization`.
     pub access_key_id: String,
