@@ -539,6 +539,23 @@ impl Dispatch {
     }
 }
 
+/// Argument fields for `types` and the delegate's return field for them.
+fn delegate_fields(
+    delegate: &ScalarUDF,
+    types: &[DataType],
+) -> Result<(Vec<arrow::datatypes::FieldRef>, arrow::datatypes::FieldRef)> {
+    let fields: Vec<arrow::datatypes::FieldRef> = types
+        .iter()
+        .map(|data_type| Arc::new(Field::new("argument", data_type.clone(), true)))
+        .collect();
+    let scalars: Vec<Option<&ScalarValue>> = vec![None; fields.len()];
+    let returned = delegate.return_field_from_args(datafusion::logical_expr::ReturnFieldArgs {
+        arg_fields: &fields,
+        scalar_arguments: &scalars,
+    })?;
+    Ok((fields, returned))
+}
+
 impl ScalarUDFImpl for Dispatch {
     fn name(&self) -> &str {
         &self.name
@@ -550,17 +567,7 @@ impl ScalarUDFImpl for Dispatch {
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         let types = self.delegate_types(arg_types)?;
-        let delegate = self.delegate(&types[0]);
-        let fields: Vec<_> = types
-            .iter()
-            .map(|t| Arc::new(Field::new("argument", t.clone(), true)))
-            .collect();
-        let scalars: Vec<Option<&ScalarValue>> = vec![None; fields.len()];
-        let returned =
-            delegate.return_field_from_args(datafusion::logical_expr::ReturnFieldArgs {
-                arg_fields: &fields,
-                scalar_arguments: &scalars,
-            })?;
+        let (_, returned) = delegate_fields(self.delegate(&types[0]), &types)?;
         // A map lookup returns a one-element list; Presto returns the value.
         match (self.name.as_str(), &types[0]) {
             ("element_at", DataType::Map(_, _)) => {
@@ -580,16 +587,7 @@ impl ScalarUDFImpl for Dispatch {
             .map(|(value, target)| value.cast_to(target, None))
             .collect::<Result<_>>()?;
         let delegate = self.delegate(&types[0]);
-        let fields: Vec<_> = types
-            .iter()
-            .map(|t| Arc::new(Field::new("argument", t.clone(), true)))
-            .collect();
-        let scalars: Vec<Option<&ScalarValue>> = vec![None; fields.len()];
-        let return_field =
-            delegate.return_field_from_args(datafusion::logical_expr::ReturnFieldArgs {
-                arg_fields: &fields,
-                scalar_arguments: &scalars,
-            })?;
+        let (fields, return_field) = delegate_fields(delegate, &types)?;
         let result = delegate.invoke_with_args(ScalarFunctionArgs {
             args: converted,
             arg_fields: fields,
@@ -601,17 +599,8 @@ impl ScalarUDFImpl for Dispatch {
             // map_extract gives [value] or []: take the first element.
             let list = result.into_array(args.number_rows)?;
             let index = ColumnarValue::Scalar(ScalarValue::Int64(Some(1)));
-            let element_fields = vec![
-                Arc::new(Field::new("argument", list.data_type().clone(), true)),
-                Arc::new(Field::new("argument", DataType::Int64, true)),
-            ];
-            let scalars: Vec<Option<&ScalarValue>> = vec![None, None];
-            let element_field =
-                self.on_list
-                    .return_field_from_args(datafusion::logical_expr::ReturnFieldArgs {
-                        arg_fields: &element_fields,
-                        scalar_arguments: &scalars,
-                    })?;
+            let (element_fields, element_field) =
+                delegate_fields(&self.on_list, &[list.data_type().clone(), DataType::Int64])?;
             return self.on_list.invoke_with_args(ScalarFunctionArgs {
                 args: vec![ColumnarValue::Array(list), index],
                 arg_fields: element_fields,
