@@ -69,7 +69,7 @@ pub fn column_names<'a>(batches: impl IntoIterator<Item = &'a LogBatch>) -> BTre
 /// time is in `[from, to)`. Columns not in the schema are dropped; absent
 /// values are NULL. With duplicate keys in one log, the last value wins.
 pub fn to_record_batch(
-    batches: &[Arc<LogBatch>],
+    batches: &[&LogBatch],
     schema: &SchemaRef,
     from: i64,
     to: i64,
@@ -89,7 +89,12 @@ pub fn to_record_batch(
         .iter()
         .map(|_| StringBuilder::new())
         .collect();
-    let index_of = |name: &str| content_fields.iter().position(|field| *field == name);
+    let positions: std::collections::HashMap<&str, usize> = content_fields
+        .iter()
+        .enumerate()
+        .map(|(index, name)| (*name, index))
+        .collect();
+    let index_of = |name: &str| positions.get(name).copied();
     let mut row_values: Vec<Option<&str>> = vec![None; content_fields.len()];
     for batch in batches {
         let tag_values: Vec<(usize, &str)> = batch
@@ -134,6 +139,56 @@ pub fn to_record_batch(
             .map(|builder| Arc::new(builder.finish()) as ArrayRef),
     );
     RecordBatch::try_new(schema.clone(), arrays)
+}
+
+/// One log batch as Arrow, with a schema of exactly its own columns (meta
+/// columns first, then its content and tag keys in name order). The
+/// memtable keeps appends in this form, so queries and flushes never touch
+/// the row-wise strings again.
+pub fn log_batch_to_arrow(batch: &LogBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let names = column_names([batch]);
+    let schema = storage_schema(&names);
+    to_record_batch_one(batch, &schema)
+}
+
+fn to_record_batch_one(
+    batch: &LogBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    to_record_batch(&[batch], schema, i64::MIN, i64::MAX)
+}
+
+/// `batch` with exactly the columns of `schema`, in its order: columns the
+/// batch lacks are all-NULL strings. No data is copied.
+pub fn unify(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let rows = batch.num_rows();
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(column) => Arc::clone(column),
+            None => arrow::array::new_null_array(field.data_type(), rows),
+        })
+        .collect();
+    RecordBatch::try_new(Arc::clone(schema), columns)
+}
+
+/// Content and tag column names of Arrow batches (meta columns excluded).
+pub fn arrow_column_names<'a>(
+    batches: impl IntoIterator<Item = &'a RecordBatch>,
+) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for batch in batches {
+        for field in batch.schema().fields() {
+            if !META_COLUMNS.contains(&field.name().as_str()) {
+                names.insert(field.name().clone());
+            }
+        }
+    }
+    names
 }
 
 /// Writes `batch` as a Parquet file at `path` (via a temporary file renamed
@@ -190,7 +245,7 @@ mod tests {
         });
         let names = column_names([batch.as_ref()]);
         let schema = storage_schema(&names);
-        let record_batch = to_record_batch(&[batch], &schema, 0, 25).unwrap();
+        let record_batch = to_record_batch(&[batch.as_ref()], &schema, 0, 25).unwrap();
         assert_eq!(record_batch.num_rows(), 2);
         let a = record_batch.column_by_name("a").unwrap().as_string::<i32>();
         assert_eq!(a.value(0), "1");

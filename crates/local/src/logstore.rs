@@ -20,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use arrow::array::AsArray;
 use arrow::compute::{sort_to_indices, take_record_batch};
 use arrow::record_batch::RecordBatch;
 use sentry_sls_store::{IndexConfig, LogBatch, LogstoreConfig, StoreError, StoreErrorCode};
@@ -65,10 +66,11 @@ impl LogstoreMeta {
     }
 }
 
-/// Rows appended since the last freeze.
+/// Rows appended since the last freeze, as Arrow batches (each with its own
+/// columns), converted on the blocking pool at append time.
 #[derive(Default)]
 struct Memtable {
-    batches: Vec<Arc<LogBatch>>,
+    batches: Vec<RecordBatch>,
     rows: usize,
     bytes: usize,
     since: Option<Instant>,
@@ -78,7 +80,7 @@ struct Memtable {
 /// `through` (inclusive).
 struct Frozen {
     through: u64,
-    batches: Arc<Vec<Arc<LogBatch>>>,
+    batches: Arc<Vec<RecordBatch>>,
 }
 
 struct State {
@@ -96,8 +98,8 @@ struct State {
 pub struct Snapshot {
     /// Absolute paths of the segments that may hold rows in the range.
     pub segment_paths: Vec<PathBuf>,
-    /// Memtable batches (active and frozen).
-    pub memtable: Vec<Arc<LogBatch>>,
+    /// Memtable batches (active and frozen), each with its own columns.
+    pub memtable: Vec<RecordBatch>,
     /// Every content and tag column name of the logstore.
     pub columns: BTreeSet<String>,
     /// Rows in the segments and memtable considered (an upper bound of the
@@ -106,7 +108,8 @@ pub struct Snapshot {
 }
 
 struct Append {
-    batch: Arc<LogBatch>,
+    /// The rows as Arrow; `None` for the flush marker.
+    rows: Option<RecordBatch>,
     payload: Vec<u8>,
     columns: BTreeSet<String>,
     acknowledge: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
@@ -177,10 +180,12 @@ impl Logstore {
                     continue;
                 };
                 columns.extend(columnar::column_names([&batch]));
-                active.rows += batch.logs.len();
+                let rows = columnar::log_batch_to_arrow(&batch)
+                    .map_err(|error| io_error("replaying wal", error))?;
+                active.rows += rows.num_rows();
                 active.bytes += frame.len();
-                replayed += batch.logs.len();
-                active.batches.push(Arc::new(batch));
+                replayed += rows.num_rows();
+                active.batches.push(rows);
             }
         }
         if replayed > 0 {
@@ -259,8 +264,10 @@ impl Logstore {
         tokio::task::spawn_blocking(move || {
             let payload = codec::encode(&batch);
             let columns = columnar::column_names([&batch]);
+            let rows = columnar::log_batch_to_arrow(&batch)
+                .map_err(|error| StoreError::invalid(format!("unusable log batch: {error}")))?;
             let append = Append {
-                batch: Arc::new(batch),
+                rows: Some(rows),
                 payload,
                 columns,
                 acknowledge,
@@ -296,14 +303,14 @@ impl Logstore {
             .iter()
             .map(|segment| self.shared.directory.join(&segment.path))
             .collect();
-        let mut memtable: Vec<Arc<LogBatch>> = Vec::new();
+        let mut memtable: Vec<RecordBatch> = Vec::new();
         for frozen in &state.frozen {
             memtable.extend(frozen.batches.iter().cloned());
         }
         memtable.extend(state.active.batches.iter().cloned());
         rows += memtable
             .iter()
-            .map(|batch| batch.logs.len() as u64)
+            .map(|batch| batch.num_rows() as u64)
             .sum::<u64>();
         Snapshot {
             segment_paths,
@@ -322,7 +329,7 @@ impl Logstore {
         if let Some(sender) = sender {
             let (acknowledge, acknowledged) = tokio::sync::oneshot::channel();
             let marker = Append {
-                batch: Arc::new(LogBatch::default()),
+                rows: None,
                 payload: Vec::new(),
                 columns: BTreeSet::new(),
                 acknowledge,
@@ -372,7 +379,7 @@ impl Logstore {
             + state
                 .frozen
                 .iter()
-                .map(|f| f.batches.iter().map(|b| b.logs.len()).sum::<usize>())
+                .map(|f| f.batches.iter().map(RecordBatch::num_rows).sum::<usize>())
                 .sum::<usize>();
         let segment_rows = state.segments.iter().map(|segment| segment.rows).sum();
         (memtable, segment_rows, state.segments.len())
@@ -456,7 +463,7 @@ fn writer_loop(shared: &Shared, mut wal_handle: Wal, receiver: &Receiver<Append>
                 Err(_) => break,
             }
         }
-        let force_freeze = group.iter().any(|append| append.batch.logs.is_empty());
+        let force_freeze = group.iter().any(|append| append.rows.is_none());
         let failure = shared.state.read().expect("state lock").failure.clone();
         let result = match failure {
             Some(failure) => Err(StoreError::internal(failure)),
@@ -484,13 +491,13 @@ fn writer_loop(shared: &Shared, mut wal_handle: Wal, receiver: &Receiver<Append>
         if result.is_ok() {
             let mut state = shared.state.write().expect("state lock");
             for append in &group {
-                if append.batch.logs.is_empty() {
+                let Some(rows) = &append.rows else {
                     continue;
-                }
-                state.active.rows += append.batch.logs.len();
+                };
+                state.active.rows += rows.num_rows();
                 state.active.bytes += append.payload.len();
                 state.active.since.get_or_insert_with(Instant::now);
-                state.active.batches.push(Arc::clone(&append.batch));
+                state.active.batches.push(rows.clone());
                 for column in &append.columns {
                     if !state.columns.contains(column) {
                         state.columns.insert(column.clone());
@@ -599,25 +606,37 @@ fn flusher_loop(shared: &Shared) {
 
 /// Writes one frozen memtable as day-partitioned, time-sorted segments, then
 /// publishes them and drops the WAL segments they came from.
-fn flush_frozen(
-    shared: &Shared,
-    through: u64,
-    batches: &[Arc<LogBatch>],
-) -> Result<(), StoreError> {
-    let mut days: BTreeSet<i64> = BTreeSet::new();
-    for batch in batches {
-        for log in &batch.logs {
-            days.insert(i64::from(log.time).div_euclid(SECONDS_PER_DAY));
-        }
-    }
+fn flush_frozen(shared: &Shared, through: u64, batches: &[RecordBatch]) -> Result<(), StoreError> {
+    let names = columnar::arrow_column_names(batches);
+    let schema = columnar::storage_schema(&names);
+    let unified: Vec<RecordBatch> = batches
+        .iter()
+        .map(|batch| columnar::unify(batch, &schema))
+        .collect::<Result<_, _>>()
+        .map_err(|error| io_error("building segment", error))?;
+    let all = arrow::compute::concat_batches(&schema, &unified)
+        .map_err(|error| io_error("building segment", error))?;
+    drop(unified);
+    let times = all.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+    let days_of_rows: Vec<i64> = times
+        .values()
+        .iter()
+        .map(|time| time.div_euclid(SECONDS_PER_DAY))
+        .collect();
+    let days: BTreeSet<i64> = days_of_rows.iter().copied().collect();
     let mut new_segments = Vec::new();
     for (ordinal, day) in days.iter().enumerate() {
         let from = day * SECONDS_PER_DAY;
-        let to = from + SECONDS_PER_DAY;
-        let names = columnar::column_names(batches.iter().map(|batch| batch.as_ref()));
-        let schema = columnar::storage_schema(&names);
-        let record_batch = columnar::to_record_batch(batches, &schema, from, to)
-            .map_err(|error| io_error("building segment", error))?;
+        let in_day: arrow::array::BooleanArray = days_of_rows
+            .iter()
+            .map(|row_day| Some(row_day == day))
+            .collect();
+        let record_batch = if days.len() == 1 {
+            all.clone()
+        } else {
+            arrow::compute::filter_record_batch(&all, &in_day)
+                .map_err(|error| io_error("building segment", error))?
+        };
         let record_batch = drop_all_null_columns(&record_batch);
         let record_batch = sort_by_time(&record_batch)?;
         if record_batch.num_rows() == 0 {

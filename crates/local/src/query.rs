@@ -246,9 +246,20 @@ async fn raw_table(
     from: i64,
     to: i64,
 ) -> Result<DataFrame, StoreError> {
-    let memtable = columnar::to_record_batch(&snapshot.memtable, schema, from, to)
+    // Memtable batches carry only their own columns: give them the query's
+    // schema (absent columns NULL, no copying). Rows outside [from, to) are
+    // removed by the query's time filter.
+    let _ = (from, to);
+    let mut memtable: Vec<RecordBatch> = snapshot
+        .memtable
+        .iter()
+        .map(|batch| columnar::unify(batch, schema))
+        .collect::<Result<_, _>>()
         .map_err(|error| StoreError::internal(format!("reading memtable: {error}")))?;
-    let mut frame = context.read_batch(memtable).map_err(query_error)?;
+    if memtable.is_empty() {
+        memtable.push(RecordBatch::new_empty(Arc::clone(schema)));
+    }
+    let mut frame = context.read_batches(memtable).map_err(query_error)?;
     if !snapshot.segment_paths.is_empty() {
         let paths: Vec<String> = snapshot
             .segment_paths
