@@ -9,9 +9,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use sentry_sls_client::{SlsClient, SlsClientConfig};
 use sentry_sls_local::{LocalStore, LocalStoreConfig};
-use sentry_sls_store::{
-    FieldIndex, FieldType, IndexConfig, LogStore, LogstoreConfig, StoreErrorCode,
-};
+use sentry_sls_store::{IndexConfig, LogStore, LogstoreConfig, StoreErrorCode};
 
 /// Project name of the embedded store when `SLS_PROJECT` is not set.
 pub const DEFAULT_LOCAL_PROJECT: &str = "sentry-sls";
@@ -110,62 +108,24 @@ impl StoreArgs {
     }
 }
 
-fn key(field_type: FieldType) -> FieldIndex {
-    FieldIndex {
-        field_type,
-        doc_value: true,
-        case_sensitive: false,
-        token: Vec::new(),
-        alias: None,
-        other: BTreeMap::new(),
-    }
-}
+/// The record schema document; its §4 holds the exact index body.
+const SCHEMA_DOC: &str = include_str!("../../../docs/schema.md");
 
-/// The index sentry-sls needs on its logstore. Fields are added as the
-/// record schema grows (docs/architecture.md); SLS indexes only data written
-/// after a field is added, so `setup` updates the index before writes.
+/// The index sentry-sls needs on its logstore: the JSON body of
+/// docs/schema.md §4, read from the document itself so the two cannot
+/// drift. SLS indexes only data written after a key exists, so `setup`
+/// brings the index up to date before writes.
 pub fn required_index() -> IndexConfig {
-    let mut keys = BTreeMap::new();
-    for name in [
-        "event_id",
-        "node_id",
-        "primary_hash",
-        "platform",
-        "level",
-        "logger",
-        "environment",
-        "release",
-        "dist",
-        "title",
-        "culprit",
-        "message",
-        "type",
-        "location",
-        "transaction",
-        "user_id",
-        "user_email",
-        "user_name",
-        "ip_address",
-        "sdk_name",
-        "sdk_version",
-        "tags",
-        "contexts",
-        "body",
-    ] {
-        keys.insert(name.to_string(), key(FieldType::Text));
-    }
-    for name in ["project_id", "group_id", "timestamp_ms", "received"] {
-        keys.insert(name.to_string(), key(FieldType::Long));
-    }
-    IndexConfig {
-        line: Some(serde_json::json!({
-            "token": [",", " ", "'", "\"", ";", "=", "(", ")", "[", "]", "{", "}", "?", "@", "&", "<", ">", "/", ":", "\n", "\t", "\r"],
-            "caseSensitive": false,
-            "chn": false
-        })),
-        keys,
-        other: BTreeMap::new(),
-    }
+    let section = SCHEMA_DOC
+        .split("## 4. The SLS index")
+        .nth(1)
+        .expect("docs/schema.md has a section 4");
+    let body = section
+        .split("```json")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/schema.md §4 has a json block");
+    serde_json::from_str(body).expect("docs/schema.md §4 holds a valid index body")
 }
 
 /// Creates the logstore and index, or brings an existing index up to date
@@ -186,24 +146,29 @@ pub async fn setup(store: &dyn LogStore, logstore: &str, ttl: u32) -> anyhow::Re
     }
     let wanted = required_index();
     match store.get_index(logstore).await {
-        Ok(mut current) => {
-            let missing: Vec<String> = wanted
-                .keys
-                .keys()
-                .filter(|name| !current.keys.contains_key(*name))
-                .cloned()
-                .collect();
-            if missing.is_empty() {
+        Ok(current) => {
+            // Wanted keys and options win; keys someone else added stay.
+            let mut merged = current.clone();
+            for (name, config) in &wanted.keys {
+                merged.keys.insert(name.clone(), config.clone());
+            }
+            for (option, value) in &wanted.other {
+                merged.other.insert(option.clone(), value.clone());
+            }
+            if merged == current {
                 tracing::info!(%logstore, "index is up to date");
             } else {
-                for name in &missing {
-                    current.keys.insert(name.clone(), wanted.keys[name].clone());
-                }
+                let changed: Vec<&String> = wanted
+                    .keys
+                    .iter()
+                    .filter(|(name, config)| current.keys.get(*name) != Some(config))
+                    .map(|(name, _)| name)
+                    .collect();
                 store
-                    .update_index(logstore, current)
+                    .update_index(logstore, merged)
                     .await
                     .map_err(|error| anyhow::anyhow!("updating the index: {error}"))?;
-                tracing::info!(%logstore, added = %missing.join(", "), "added index keys");
+                tracing::info!(%logstore, keys = ?changed, "updated the index");
             }
         }
         Err(error) if error.code == StoreErrorCode::IndexConfigNotExist => {
@@ -216,4 +181,26 @@ pub async fn setup(store: &dyn LogStore, logstore: &str, ttl: u32) -> anyhow::Re
         Err(error) => bail!("reading the index of {logstore}: {error}"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sentry_sls_store::FieldType;
+
+    #[test]
+    fn the_index_is_the_one_docs_schema_md_documents() {
+        let index = required_index();
+        assert_eq!(index.keys.len(), 70);
+        assert!(index.line.is_none());
+        assert_eq!(
+            index.other.get("max_text_len"),
+            Some(&serde_json::json!(16384))
+        );
+        assert_eq!(index.keys["group_id"].field_type, FieldType::Long);
+        assert_eq!(index.keys["sample_weight"].field_type, FieldType::Double);
+        assert!(!index.keys["node_id"].doc_value);
+        assert!(index.keys["tags"].doc_value);
+        assert!(!index.keys.contains_key("body"), "bodies are not indexed");
+    }
 }

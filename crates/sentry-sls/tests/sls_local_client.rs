@@ -245,3 +245,44 @@ async fn every_acknowledged_log_survives_sigkill() {
     // Unacknowledged batches may be there (written, ack lost) but never partially.
     assert!(counts.values().all(|&count| count == 250));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_creates_and_then_checks_the_logstore_and_index_through_the_sls_protocol() {
+    let directory = tempfile::tempdir().unwrap();
+    let server = SlsLocal::start(directory.path(), None);
+    let run_setup = || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sentry-sls"))
+            .arg("setup")
+            .env("SLS_ENDPOINT", server.endpoint())
+            .env("SLS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+            .env("SLS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+            .env("SLS_PROJECT", PROJECT)
+            .env("SLS_LOGSTORE", "events-rum")
+            .env("SLS_TTL", "7")
+            .env("SENTRY_SLS_LOG", "info")
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(output.status.success(), "setup failed: {log}");
+        assert!(
+            !log.contains(ACCESS_KEY_SECRET),
+            "the secret must never be logged"
+        );
+        log
+    };
+    let first = run_setup();
+    assert!(
+        first.contains("created logstore") && first.contains("created the index"),
+        "{first}"
+    );
+    let second = run_setup();
+    assert!(
+        second.contains("logstore exists") && second.contains("index is up to date"),
+        "{second}"
+    );
+    let store = client(&server, ACCESS_KEY_SECRET, 3);
+    assert_eq!(store.get_logstore("events-rum").await.unwrap().ttl, 7);
+    let index = store.get_index("events-rum").await.unwrap();
+    assert_eq!(index.keys.len(), 70);
+    assert_eq!(index.keys["group_id"].field_type, FieldType::Long);
+}
