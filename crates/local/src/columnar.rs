@@ -208,7 +208,7 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), String> {
     file.sync_all().map_err(|error| error.to_string())?;
     std::fs::rename(&temporary, path).map_err(|error| format!("renaming segment: {error}"))?;
     if let Some(parent) = path.parent() {
-        crate::wal::sync_directory(parent).map_err(|error| error.to_string())?;
+        sentry_sls_wal::sync_directory(parent).map_err(|error| error.to_string())?;
     }
     Ok(())
 }

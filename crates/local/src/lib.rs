@@ -4,8 +4,8 @@
 //! implements [`sentry_sls_store::LogStore`], so the rest of sentry-sls
 //! cannot tell it from real SLS. Each logstore keeps:
 //!
-//! - a write-ahead log (`wal/`): an append is acknowledged only after it is
-//!   fsynced, with group commit ([`wal`], [`logstore`]);
+//! - a write-ahead log (`wal/`, framed by `sentry-sls-wal`): an append is
+//!   acknowledged only after it is fsynced, with group commit ([`logstore`]);
 //! - a memtable of recent appends, frozen and flushed into day-partitioned,
 //!   time-sorted Parquet segments (`segments/<day>/`) named by a manifest
 //!   that is replaced atomically ([`manifest`], [`columnar`]);
@@ -32,7 +32,6 @@ use sentry_sls_store::{
     StoreError, StoreErrorCode,
 };
 
-pub mod codec;
 pub mod columnar;
 pub mod logstore;
 pub mod manifest;
@@ -40,7 +39,6 @@ pub mod query;
 pub mod search;
 pub mod sql;
 pub mod udf;
-pub mod wal;
 
 pub use logstore::Logstore;
 

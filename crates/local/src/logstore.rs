@@ -28,8 +28,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::columnar;
 use crate::manifest::{Manifest, SegmentMeta, MANIFEST_VERSION};
-use crate::wal::{self, Wal};
-use crate::{codec, LocalStoreConfig};
+use crate::LocalStoreConfig;
+use sentry_sls_wal::codec;
+use sentry_sls_wal::segments::{self as wal, Wal};
 
 const SECONDS_PER_DAY: i64 = 86_400;
 

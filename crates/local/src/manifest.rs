@@ -75,7 +75,7 @@ impl Manifest {
         file.sync_all()?;
         drop(file);
         fs::rename(&temporary, directory.join(FILE_NAME))?;
-        crate::wal::sync_directory(directory)
+        sentry_sls_wal::sync_directory(directory)
     }
 }
 

@@ -1,9 +1,8 @@
-//! The write-ahead log: an append is acknowledged only after its bytes are
-//! fsynced. Appends from many callers are committed together (group commit):
-//! one writer thread drains every pending append, writes them, fsyncs once,
-//! then acknowledges them all.
+//! Segment files of checksummed frames: append, fsync, rotate, replay,
+//! delete. Appends from many callers can be committed together (group
+//! commit) by writing several frames and syncing once.
 //!
-//! Layout: `wal/<sequence:020>.log`, each a series of frames
+//! Layout: `<dir>/<sequence:020>.log`, each a series of frames
 //! `[payload length u32 LE][crc32 of payload u32 LE][payload]`. A torn last
 //! frame (crash mid-write) fails its length or checksum and ends the replay
 //! of that file: it was never acknowledged.
