@@ -1,0 +1,438 @@
+//! The durable spool between the ingest endpoint and the log store.
+//!
+//! An endpoint answers 200 only after its records are in the spool: written
+//! and fsynced (group commit, one writer thread). A shipper task reads the
+//! spool in order, sends batches to the store with retries that never give
+//! up, and only then advances a persisted cursor; segments wholly behind the
+//! cursor are deleted. When the store is slow or down the spool grows on disk
+//! up to `max_bytes`; past that, appends fail with [`SpoolError::Full`] and the
+//! endpoint answers 503 with `Retry-After`. Nothing acknowledged is lost
+//! across a crash: the cursor only moves after the store acknowledged, so a
+//! crash between the two re-sends a batch (at-least-once; the store decides
+//! whether a re-sent batch counts twice).
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sentry_sls_store::{LogBatch, LogStore};
+use sentry_sls_wal::segments::{self, Wal};
+use sentry_sls_wal::{codec, MAX_FRAME_BYTES};
+use serde::{Deserialize, Serialize};
+
+/// Spool settings.
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    /// Directory of the spool's segments and cursor.
+    pub directory: PathBuf,
+    /// Most bytes the spool may hold on disk before appends are refused.
+    pub max_bytes: u64,
+    /// Segment size at which the writer starts a new segment.
+    pub segment_bytes: u64,
+    /// Appends waiting for the writer thread.
+    pub queue_depth: usize,
+    /// Most logs per store write.
+    pub batch_logs: usize,
+    /// Longest wait between retries of a failed store write.
+    pub max_backoff: Duration,
+}
+
+impl SpoolConfig {
+    /// Defaults for `directory`: 1 GiB on disk, 64 MiB segments, 4096 logs per write.
+    pub fn new(directory: impl Into<PathBuf>) -> Self {
+        SpoolConfig {
+            directory: directory.into(),
+            max_bytes: 1024 * 1024 * 1024,
+            segment_bytes: 64 * 1024 * 1024,
+            queue_depth: 1024,
+            batch_logs: 4096,
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why an append failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpoolError {
+    /// The spool holds `max_bytes`: the store is behind. Retry later.
+    #[error("the spool is full ({bytes} bytes): the log store is not keeping up")]
+    Full {
+        /// Bytes on disk.
+        bytes: u64,
+    },
+    /// The spool cannot write (disk error) or is shutting down.
+    #[error("the spool cannot accept writes: {0}")]
+    Unavailable(String),
+}
+
+/// Where shipping continues: a segment and a byte offset in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Segment sequence.
+    pub sequence: u64,
+    /// Byte offset of the next frame in that segment.
+    pub offset: u64,
+}
+
+const CURSOR_FILE: &str = "cursor.json";
+
+fn load_cursor(directory: &Path) -> std::io::Result<Cursor> {
+    match fs::read(directory.join(CURSOR_FILE)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Cursor::default()),
+        Err(error) => Err(error),
+    }
+}
+
+fn store_cursor(directory: &Path, cursor: Cursor) -> std::io::Result<()> {
+    let temporary = directory.join(format!("{CURSOR_FILE}.tmp"));
+    let file_bytes = serde_json::to_vec(&cursor).map_err(std::io::Error::other)?;
+    fs::write(&temporary, file_bytes)?;
+    fs::File::open(&temporary)?.sync_all()?;
+    fs::rename(&temporary, directory.join(CURSOR_FILE))?;
+    segments::sync_directory(directory)
+}
+
+fn segment_path(directory: &Path, sequence: u64) -> PathBuf {
+    directory.join(format!("{sequence:020}.log"))
+}
+
+fn bytes_on_disk(directory: &Path) -> u64 {
+    segments::list_segments(directory)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|&sequence| fs::metadata(segment_path(directory, sequence)).ok())
+        .map(|metadata| metadata.len())
+        .sum()
+}
+
+struct Pending {
+    payload: Vec<u8>,
+    acknowledge: tokio::sync::oneshot::Sender<Result<(), SpoolError>>,
+}
+
+struct Shared {
+    config: SpoolConfig,
+    /// Bytes of all segment files (approximate between deletions).
+    bytes: Mutex<u64>,
+    /// Set when the disk failed: the spool refuses appends from then on.
+    failure: Mutex<Option<String>>,
+    /// Wakes the shipper when frames were written.
+    written: tokio::sync::Notify,
+}
+
+/// The spool: a cloneable handle; appends from any task.
+#[derive(Clone)]
+pub struct Spool {
+    shared: Arc<Shared>,
+    sender: Arc<Mutex<Option<SyncSender<Pending>>>>,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Spool {
+    /// Opens (or creates) the spool; frames left from a previous run are
+    /// shipped first.
+    pub fn open(config: SpoolConfig) -> std::io::Result<Spool> {
+        fs::create_dir_all(&config.directory)?;
+        let last = segments::list_segments(&config.directory)?
+            .last()
+            .copied()
+            .unwrap_or(0);
+        let wal = Wal::open(&config.directory, last)?;
+        let shared = Arc::new(Shared {
+            bytes: Mutex::new(bytes_on_disk(&config.directory)),
+            config: config.clone(),
+            failure: Mutex::new(None),
+            written: tokio::sync::Notify::new(),
+        });
+        let (sender, receiver) = std::sync::mpsc::sync_channel(config.queue_depth);
+        let writer_shared = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("ingest-spool".into())
+            .spawn(move || writer_loop(&writer_shared, wal, &receiver))?;
+        Ok(Spool {
+            shared,
+            sender: Arc::new(Mutex::new(Some(sender))),
+            writer: Arc::new(Mutex::new(Some(writer))),
+        })
+    }
+
+    /// Bytes the spool holds on disk.
+    pub fn bytes(&self) -> u64 {
+        *self.shared.bytes.lock().expect("bytes lock")
+    }
+
+    /// Appends a batch; resolves once it is fsynced.
+    pub async fn append(&self, batch: &LogBatch) -> Result<(), SpoolError> {
+        if let Some(failure) = self.shared.failure.lock().expect("failure lock").clone() {
+            return Err(SpoolError::Unavailable(failure));
+        }
+        let bytes = self.bytes();
+        if bytes >= self.shared.config.max_bytes {
+            metrics::counter!("ingest_spool_full_total").increment(1);
+            return Err(SpoolError::Full { bytes });
+        }
+        let payload = codec::encode(batch);
+        if payload.len() > MAX_FRAME_BYTES {
+            return Err(SpoolError::Unavailable(
+                "batch larger than a spool frame".into(),
+            ));
+        }
+        let sender = self
+            .sender
+            .lock()
+            .expect("sender lock")
+            .clone()
+            .ok_or_else(|| SpoolError::Unavailable("shutting down".into()))?;
+        let (acknowledge, acknowledged) = tokio::sync::oneshot::channel();
+        let pending = Pending {
+            payload,
+            acknowledge,
+        };
+        match sender.try_send(pending) {
+            Ok(()) => {}
+            Err(TrySendError::Full(pending)) => {
+                // The writer is busy: wait on the blocking pool, not on an async worker.
+                tokio::task::spawn_blocking(move || sender.send(pending))
+                    .await
+                    .map_err(|error| SpoolError::Unavailable(error.to_string()))?
+                    .map_err(|_| SpoolError::Unavailable("shutting down".into()))?;
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(SpoolError::Unavailable("shutting down".into()))
+            }
+        }
+        acknowledged
+            .await
+            .map_err(|_| SpoolError::Unavailable("the spool writer stopped".into()))?
+    }
+
+    /// Stops the writer (everything acknowledged is on disk).
+    pub fn shutdown(&self) {
+        self.sender.lock().expect("sender lock").take();
+        if let Some(writer) = self.writer.lock().expect("writer lock").take() {
+            let _ = writer.join();
+        }
+    }
+
+    /// Ships the spool to `logstore` of `store` until `stop` resolves, then
+    /// returns (leaving unshipped frames for the next run).
+    pub async fn ship(
+        &self,
+        store: Arc<dyn LogStore>,
+        logstore: String,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        let directory = self.shared.config.directory.clone();
+        let mut cursor = load_cursor(&directory)?;
+        let mut stop = std::pin::pin!(stop);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let read_directory = directory.clone();
+            let limit = self.shared.config.batch_logs;
+            let (batches, next) =
+                tokio::task::spawn_blocking(move || read_from(&read_directory, cursor, limit))
+                    .await
+                    .map_err(std::io::Error::other)??;
+            if batches.is_empty() {
+                if next != cursor {
+                    cursor = next;
+                    store_cursor(&directory, cursor)?;
+                    self.delete_behind(cursor);
+                    continue;
+                }
+                tokio::select! {
+                    () = &mut stop => return Ok(()),
+                    () = self.shared.written.notified() => {}
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+                continue;
+            }
+            let mut shipped = true;
+            for batch in batches {
+                let logs = batch.logs.len() as u64;
+                match store.put_logs(&logstore, batch).await {
+                    Ok(()) => metrics::counter!("ingest_spool_shipped_logs_total").increment(logs),
+                    Err(error) => {
+                        metrics::counter!("ingest_spool_ship_failures_total").increment(1);
+                        tracing::warn!(%error, retry_in = ?backoff, "shipping to the log store failed; will retry");
+                        shipped = false;
+                        break;
+                    }
+                }
+            }
+            if !shipped {
+                // A failed batch retries with everything after it; batches of this
+                // round that did land are sent again (at-least-once).
+                tokio::select! {
+                    () = &mut stop => return Ok(()),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(self.shared.config.max_backoff);
+                continue;
+            }
+            backoff = Duration::from_millis(100);
+            cursor = next;
+            store_cursor(&directory, cursor)?;
+            self.delete_behind(cursor);
+        }
+    }
+
+    /// Deletes segments wholly before the cursor.
+    fn delete_behind(&self, cursor: Cursor) {
+        let directory = &self.shared.config.directory;
+        if cursor.sequence > 0 {
+            if let Err(error) = Wal::delete_through(directory, cursor.sequence - 1) {
+                tracing::warn!(%error, "deleting shipped spool segments failed");
+            }
+        }
+        *self.shared.bytes.lock().expect("bytes lock") = bytes_on_disk(directory);
+    }
+}
+
+/// Reads whole frames from `cursor` on, up to about `limit` logs, merging
+/// consecutive frames of the same topic/source/tags. Returns the batches and
+/// the cursor after them. A torn or still-being-written tail ends the read.
+fn read_from(
+    directory: &Path,
+    cursor: Cursor,
+    limit: usize,
+) -> std::io::Result<(Vec<LogBatch>, Cursor)> {
+    let sequences = segments::list_segments(directory)?;
+    let mut position = cursor;
+    if !sequences.contains(&position.sequence) {
+        // Start (or resume after deleted segments) at the first existing one.
+        match sequences
+            .iter()
+            .find(|&&sequence| sequence >= position.sequence)
+        {
+            Some(&sequence) if sequence != position.sequence => {
+                position = Cursor {
+                    sequence,
+                    offset: 0,
+                }
+            }
+            Some(_) => {}
+            None => return Ok((Vec::new(), cursor)),
+        }
+    }
+    let mut batches: Vec<LogBatch> = Vec::new();
+    let mut logs = 0;
+    loop {
+        let path = segment_path(directory, position.sequence);
+        let mut file = fs::File::open(&path)?;
+        let length = file.metadata()?.len();
+        file.seek(SeekFrom::Start(position.offset))?;
+        let mut reader = std::io::BufReader::new(file);
+        let mut offset = position.offset;
+        while logs < limit && offset + 8 <= length {
+            let mut header = [0u8; 8];
+            reader.read_exact(&mut header)?;
+            let size = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as u64;
+            let checksum = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+            if size as usize > MAX_FRAME_BYTES || offset + 8 + size > length {
+                break;
+            }
+            let mut payload = vec![0u8; size as usize];
+            reader.read_exact(&mut payload)?;
+            if crc32fast::hash(&payload) != checksum {
+                break;
+            }
+            offset += 8 + size;
+            let Some(batch) = codec::decode(&payload) else {
+                tracing::error!(
+                    sequence = position.sequence,
+                    offset,
+                    "undecodable spool frame skipped"
+                );
+                continue;
+            };
+            logs += batch.logs.len();
+            match batches.last_mut() {
+                Some(last)
+                    if last.topic == batch.topic
+                        && last.source == batch.source
+                        && last.tags == batch.tags =>
+                {
+                    last.logs.extend(batch.logs);
+                }
+                _ => batches.push(batch),
+            }
+        }
+        position.offset = offset;
+        let next_segment = sequences
+            .iter()
+            .find(|&&sequence| sequence > position.sequence)
+            .copied();
+        // The writer only starts a segment after syncing the previous one, so
+        // once a newer segment exists this one is complete: whatever could not
+        // be read at its end is a torn frame from a crash, never acknowledged.
+        match next_segment {
+            Some(next) if logs < limit => {
+                if offset < length {
+                    tracing::warn!(
+                        sequence = position.sequence,
+                        offset,
+                        length,
+                        "skipping a torn spool tail"
+                    );
+                }
+                position = Cursor {
+                    sequence: next,
+                    offset: 0,
+                };
+            }
+            _ => return Ok((batches, position)),
+        }
+    }
+}
+
+fn writer_loop(shared: &Shared, mut wal: Wal, receiver: &Receiver<Pending>) {
+    loop {
+        let first = match receiver.recv_timeout(Duration::from_millis(500)) {
+            Ok(pending) => pending,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let mut group = vec![first];
+        while let Ok(pending) = receiver.try_recv() {
+            group.push(pending);
+            if group.len() >= 4096 {
+                break;
+            }
+        }
+        let payloads: Vec<&[u8]> = group
+            .iter()
+            .map(|pending| pending.payload.as_slice())
+            .collect();
+        let written: usize = payloads.iter().map(|payload| payload.len() + 8).sum();
+        let result = wal
+            .append(&payloads)
+            .and_then(|()| wal.sync())
+            .and_then(|()| {
+                if wal.current_bytes() >= shared.config.segment_bytes {
+                    wal.rotate().map(|_| ())
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(|error| {
+                let message = format!("spool write failed: {error}");
+                tracing::error!(%message, "refusing further appends");
+                *shared.failure.lock().expect("failure lock") = Some(message.clone());
+                SpoolError::Unavailable(message)
+            });
+        if result.is_ok() {
+            *shared.bytes.lock().expect("bytes lock") += written as u64;
+            metrics::counter!("ingest_spool_appended_total").increment(group.len() as u64);
+        }
+        for pending in group {
+            let _ = pending.acknowledge.send(result.clone());
+        }
+        shared.written.notify_waiters();
+    }
+}

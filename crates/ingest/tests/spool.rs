@@ -1,0 +1,292 @@
+//! The spool end to end against the embedded store: everything appended
+//! arrives, across restarts, store outages and torn tails; a full spool
+//! refuses appends.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sentry_sls_ingest::{Spool, SpoolConfig, SpoolError};
+use sentry_sls_local::{LocalProject, LocalStore, LocalStoreConfig};
+use sentry_sls_store::{
+    FieldIndex, FieldType, IndexConfig, LogBatch, LogRecord, LogStore, LogstoreConfig,
+    QueryRequest, QueryResult, ShardInfo, StoreError,
+};
+
+const TIME: u32 = 1_700_000_000;
+
+async fn local_store(directory: &std::path::Path) -> (LocalStore, Arc<LocalProject>) {
+    let store = LocalStore::open(directory, LocalStoreConfig::default()).unwrap();
+    let project = store.create_project("spool-test").unwrap();
+    project
+        .create_logstore(LogstoreConfig {
+            name: "events".into(),
+            ttl: 3650,
+            shard_count: 1,
+            other: BTreeMap::new(),
+        })
+        .await
+        .unwrap();
+    let mut keys = BTreeMap::new();
+    keys.insert(
+        "id".to_string(),
+        FieldIndex {
+            field_type: FieldType::Text,
+            doc_value: true,
+            case_sensitive: false,
+            token: Vec::new(),
+            alias: None,
+            other: BTreeMap::new(),
+        },
+    );
+    project
+        .create_index(
+            "events",
+            IndexConfig {
+                line: None,
+                keys,
+                other: BTreeMap::new(),
+            },
+        )
+        .await
+        .unwrap();
+    (store, project)
+}
+
+fn batch(number: usize, size: usize) -> LogBatch {
+    LogBatch {
+        topic: "sentry_error".into(),
+        source: "ingest".into(),
+        tags: Vec::new(),
+        logs: (0..size)
+            .map(|i| LogRecord {
+                time: TIME,
+                time_ns: 0,
+                contents: vec![("id".into(), format!("{number}-{i}"))],
+            })
+            .collect(),
+    }
+}
+
+async fn counts(project: &LocalProject) -> (u64, u64) {
+    let result = project
+        .get_logs(
+            "events",
+            QueryRequest {
+                from: i64::from(TIME),
+                to: i64::from(TIME) + 1,
+                query: "* | select count(*) as c, count(distinct id) as d".into(),
+                ..QueryRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    let cell = |key: &str| {
+        result.rows[0]
+            .iter()
+            .find(|(name, _)| name == key)
+            .unwrap()
+            .1
+            .parse()
+            .unwrap()
+    };
+    (cell("c"), cell("d"))
+}
+
+async fn wait_for(project: &LocalProject, expected: u64) -> (u64, u64) {
+    for _ in 0..200 {
+        let (count, distinct) = counts(project).await;
+        if count >= expected {
+            return (count, distinct);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    counts(project).await
+}
+
+fn config(directory: &std::path::Path) -> SpoolConfig {
+    let mut config = SpoolConfig::new(directory.join("spool"));
+    config.segment_bytes = 16 * 1024; // many small segments: rotation and deletion run
+    config.max_backoff = Duration::from_millis(50);
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_appended_arrives_once_and_survives_a_restart() {
+    let directory = tempfile::tempdir().unwrap();
+    let (_store, project) = local_store(directory.path()).await;
+    // First run: append, ship part, stop shipping.
+    let spool = Spool::open(config(directory.path())).unwrap();
+    for number in 0..40 {
+        spool.append(&batch(number, 25)).await.unwrap();
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shipper = {
+        let spool = spool.clone();
+        let store: Arc<dyn LogStore> = project.clone();
+        tokio::spawn(async move {
+            spool
+                .ship(store, "events".into(), async move {
+                    let _ = stopped.await;
+                })
+                .await
+        })
+    };
+    assert_eq!(wait_for(&project, 1000).await, (1000, 1000));
+    stop.send(()).unwrap();
+    shipper.await.unwrap().unwrap();
+    // Appends while nothing ships, then a "crash": the handle is dropped unshipped.
+    for number in 40..80 {
+        spool.append(&batch(number, 25)).await.unwrap();
+    }
+    spool.shutdown();
+    drop(spool);
+    // Second run: the rest arrives, nothing twice.
+    let spool = Spool::open(config(directory.path())).unwrap();
+    let store: Arc<dyn LogStore> = project.clone();
+    let shipper = tokio::spawn({
+        let spool = spool.clone();
+        async move {
+            spool
+                .ship(store, "events".into(), std::future::pending())
+                .await
+        }
+    });
+    assert_eq!(wait_for(&project, 2000).await, (2000, 2000));
+    // Shipped segments are deleted.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        spool.bytes() < 16 * 1024 * 2,
+        "shipped segments stay: {} bytes",
+        spool.bytes()
+    );
+    shipper.abort();
+}
+
+/// A store that refuses the first `failures` writes (a store outage).
+struct Outage {
+    inner: Arc<LocalProject>,
+    failures: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl LogStore for Outage {
+    async fn create_logstore(&self, config: LogstoreConfig) -> Result<(), StoreError> {
+        self.inner.create_logstore(config).await
+    }
+    async fn get_logstore(&self, logstore: &str) -> Result<LogstoreConfig, StoreError> {
+        self.inner.get_logstore(logstore).await
+    }
+    async fn update_logstore(&self, config: LogstoreConfig) -> Result<(), StoreError> {
+        self.inner.update_logstore(config).await
+    }
+    async fn create_index(&self, logstore: &str, index: IndexConfig) -> Result<(), StoreError> {
+        self.inner.create_index(logstore, index).await
+    }
+    async fn get_index(&self, logstore: &str) -> Result<IndexConfig, StoreError> {
+        self.inner.get_index(logstore).await
+    }
+    async fn update_index(&self, logstore: &str, index: IndexConfig) -> Result<(), StoreError> {
+        self.inner.update_index(logstore, index).await
+    }
+    async fn put_logs(&self, logstore: &str, batch: LogBatch) -> Result<(), StoreError> {
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+        {
+            return Err(StoreError::new(
+                sentry_sls_store::StoreErrorCode::ServerBusy,
+                "outage",
+            ));
+        }
+        self.inner.put_logs(logstore, batch).await
+    }
+    async fn get_logs(
+        &self,
+        logstore: &str,
+        request: QueryRequest,
+    ) -> Result<QueryResult, StoreError> {
+        self.inner.get_logs(logstore, request).await
+    }
+    async fn list_shards(&self, logstore: &str) -> Result<Vec<ShardInfo>, StoreError> {
+        self.inner.list_shards(logstore).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_outage_delays_but_loses_nothing() {
+    let directory = tempfile::tempdir().unwrap();
+    let (_store, project) = local_store(directory.path()).await;
+    let spool = Spool::open(config(directory.path())).unwrap();
+    let outage: Arc<dyn LogStore> = Arc::new(Outage {
+        inner: project.clone(),
+        failures: AtomicUsize::new(5),
+    });
+    let shipper = tokio::spawn({
+        let spool = spool.clone();
+        async move {
+            spool
+                .ship(outage, "events".into(), std::future::pending())
+                .await
+        }
+    });
+    for number in 0..20 {
+        spool.append(&batch(number, 10)).await.unwrap();
+    }
+    let (count, distinct) = wait_for(&project, 200).await;
+    assert_eq!(distinct, 200, "nothing lost");
+    assert!(count >= 200);
+    shipper.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_refuses_appends_and_a_torn_tail_is_skipped() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut small = config(directory.path());
+    small.max_bytes = 4 * 1024;
+    let spool = Spool::open(small.clone()).unwrap();
+    let mut refused = None;
+    for number in 0..100 {
+        if let Err(error) = spool.append(&batch(number, 10)).await {
+            refused = Some((number, error));
+            break;
+        }
+    }
+    let (number, error) = refused.expect("the spool never filled up");
+    assert!(matches!(error, SpoolError::Full { .. }), "{error}");
+    spool.shutdown();
+    drop(spool);
+    // A torn frame at the end of the last segment (a crash mid-write).
+    let segments = sentry_sls_wal::list_segments(&small.directory).unwrap();
+    let last = small
+        .directory
+        .join(format!("{:020}.log", segments.last().unwrap()));
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3, 4, 9, 9]);
+    std::fs::write(&last, bytes).unwrap();
+    // Everything acknowledged ships after the restart, the torn tail is skipped.
+    let (_store, project) = local_store(directory.path()).await;
+    small.max_bytes = 1024 * 1024;
+    let spool = Spool::open(small).unwrap();
+    let shipper = tokio::spawn({
+        let spool = spool.clone();
+        let store: Arc<dyn LogStore> = project.clone();
+        async move {
+            spool
+                .ship(store, "events".into(), std::future::pending())
+                .await
+        }
+    });
+    let expected = (number * 10) as u64;
+    assert_eq!(wait_for(&project, expected).await, (expected, expected));
+    spool.append(&batch(1000, 10)).await.unwrap();
+    assert_eq!(
+        wait_for(&project, expected + 10).await,
+        (expected + 10, expected + 10)
+    );
+    shipper.abort();
+}
