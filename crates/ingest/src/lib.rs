@@ -6,6 +6,7 @@
 //! normalisation and grouping (issue "Ingest") build on it; envelope parsing
 //! lives in `sentry-sls-event`.
 
+pub mod body;
 pub mod spool;
 
 pub use spool::{Cursor, Spool, SpoolConfig, SpoolError};

@@ -1,0 +1,165 @@
+//! The event body inside a record (docs/schema.md §2): the nodestore bytes,
+//! plain up to 512 KiB (`body`), above that one zstd frame in base64 cut into
+//! chunks (`body_zstd_1..n`), with `body_len` and `body_md5` so the reader
+//! returns exactly the bytes ingest stored.
+
+use base64::Engine;
+use md5::{Digest, Md5};
+
+/// Largest plain body, and the size of one base64 chunk (a multiple of 4).
+pub const CHUNK: usize = 524_288;
+/// Most chunks of one body (4 MiB of base64).
+pub const MAX_CHUNKS: usize = 8;
+
+/// Why a body could not be stored or read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// Even compressed, the body needs more than [`MAX_CHUNKS`] chunks.
+    #[error("event body too large: {0} bytes")]
+    TooLarge(usize),
+    /// A stored body is inconsistent (missing chunk, bad codec, checksum mismatch).
+    #[error("corrupt stored body: {0}")]
+    Corrupt(String),
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    let digest = Md5::digest(bytes);
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The record keys holding `body`, in order.
+pub fn encode(body: &[u8]) -> Result<Vec<(String, String)>, BodyError> {
+    let mut keys = Vec::new();
+    if body.len() <= CHUNK {
+        if let Ok(text) = std::str::from_utf8(body) {
+            keys.push(("body_codec".to_string(), "json".to_string()));
+            keys.push(("body".to_string(), text.to_string()));
+            keys.push(("body_len".to_string(), body.len().to_string()));
+            keys.push(("body_md5".to_string(), md5_hex(body)));
+            return Ok(keys);
+        }
+    }
+    let compressed =
+        zstd::bulk::compress(body, 3).map_err(|error| BodyError::Corrupt(error.to_string()))?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(compressed);
+    let chunks: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(CHUNK)
+        .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"))
+        .collect();
+    if chunks.len() > MAX_CHUNKS {
+        return Err(BodyError::TooLarge(body.len()));
+    }
+    keys.push(("body_codec".to_string(), "zstd-b64".to_string()));
+    for (index, chunk) in chunks.iter().enumerate() {
+        keys.push((format!("body_zstd_{}", index + 1), chunk.to_string()));
+    }
+    keys.push(("body_parts".to_string(), chunks.len().to_string()));
+    keys.push(("body_len".to_string(), body.len().to_string()));
+    keys.push(("body_md5".to_string(), md5_hex(body)));
+    Ok(keys)
+}
+
+/// The body bytes of a record, checked against `body_len` and `body_md5`.
+pub fn decode(get: impl Fn(&str) -> Option<String>) -> Result<Vec<u8>, BodyError> {
+    let corrupt = |message: &str| BodyError::Corrupt(message.to_string());
+    let body = match get("body_codec").as_deref() {
+        Some("json") => get("body")
+            .ok_or_else(|| corrupt("body missing"))?
+            .into_bytes(),
+        Some("zstd-b64") => {
+            let parts: usize = get("body_parts")
+                .and_then(|parts| parts.parse().ok())
+                .filter(|parts| (1..=MAX_CHUNKS).contains(parts))
+                .ok_or_else(|| corrupt("bad body_parts"))?;
+            let mut encoded = String::new();
+            for index in 1..=parts {
+                encoded.push_str(
+                    &get(&format!("body_zstd_{index}")).ok_or_else(|| corrupt("chunk missing"))?,
+                );
+            }
+            let compressed = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|error| BodyError::Corrupt(error.to_string()))?;
+            let length: usize = get("body_len")
+                .and_then(|length| length.parse().ok())
+                .ok_or_else(|| corrupt("bad body_len"))?;
+            zstd::bulk::decompress(&compressed, length)
+                .map_err(|error| BodyError::Corrupt(error.to_string()))?
+        }
+        other => return Err(BodyError::Corrupt(format!("unknown body_codec {other:?}"))),
+    };
+    if get("body_len").as_deref() != Some(body.len().to_string().as_str()) {
+        return Err(corrupt("length mismatch"));
+    }
+    if get("body_md5").as_deref() != Some(md5_hex(&body).as_str()) {
+        return Err(corrupt("md5 mismatch"));
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(body: &[u8]) -> Vec<(String, String)> {
+        let keys = encode(body).unwrap();
+        let lookup = |name: &str| {
+            keys.iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        };
+        assert_eq!(decode(lookup).unwrap(), body);
+        for (_, value) in &keys {
+            assert!(
+                value.len() <= CHUNK,
+                "every value stays under SLS's 1 MB limit"
+            );
+        }
+        keys
+    }
+
+    #[test]
+    fn small_bodies_stay_plain() {
+        let keys = round_trip(br#"{"event_id":"a","message":"hi"}"#);
+        assert_eq!(keys[0], ("body_codec".to_string(), "json".to_string()));
+    }
+
+    #[test]
+    fn large_bodies_round_trip_byte_exact() {
+        // 1 MiB of repetitive JSON and 1 MiB of random ASCII (xorshift, reproducible).
+        let repetitive = format!("{{\"x\":\"{}\"}}", "abc".repeat(350_000));
+        let keys = round_trip(repetitive.as_bytes());
+        assert_eq!(keys[0].1, "zstd-b64");
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let random: Vec<u8> = (0..1024 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                b' ' + (state % 94) as u8
+            })
+            .collect();
+        let keys = round_trip(&random);
+        assert!(
+            keys.iter().any(|(key, _)| key == "body_zstd_2"),
+            "incompressible data spans chunks"
+        );
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let keys = encode(b"{\"a\":1}").unwrap();
+        let lookup = |name: &str| {
+            if name == "body" {
+                Some("{\"a\":2}".to_string())
+            } else {
+                keys.iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.clone())
+            }
+        };
+        assert!(matches!(decode(lookup), Err(BodyError::Corrupt(_))));
+        assert!(matches!(decode(|_| None), Err(BodyError::Corrupt(_))));
+    }
+}
