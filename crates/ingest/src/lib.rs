@@ -7,6 +7,8 @@
 //! lives in `sentry-sls-event`.
 
 pub mod body;
+pub mod process;
 pub mod spool;
 
+pub use process::{process, ProcessError, Processed};
 pub use spool::{Cursor, Spool, SpoolConfig, SpoolError};

@@ -1,0 +1,372 @@
+//! Envelope items to records (docs/schema.md): one log per error or
+//! transaction event; every other item type is accepted and counted.
+//!
+//! This is the first stage only: ids, timestamps (clamped to the window of
+//! schema §1.1), defaults, the promoted keys that are plain copies of event
+//! fields, tags as one sorted JSON object, and the body. Relay-style
+//! normalisation, Sentry's derived fields (`title`, `culprit`, `metadata`)
+//! and grouping (`primary_hash`, `group_id`) come with the normaliser; until
+//! then records carry no group and the body is the event as received, with
+//! ids and defaults filled in.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sentry_sls_event::{node_id, Envelope, EventId, ItemType, ProjectId};
+use sentry_sls_store::{LogBatch, LogRecord};
+use serde_json::{Map, Value};
+
+use crate::body;
+
+/// Topic of error (non-transaction) events.
+pub const TOPIC_ERROR: &str = "sentry_error";
+/// Topic of transactions.
+pub const TOPIC_TRANSACTION: &str = "sentry_transaction";
+/// Record schema version written.
+pub const SCHEMA_VERSION: &str = "1";
+/// Oldest accepted timestamp, relative to receipt (schema §1.1).
+const PAST_SECONDS: i64 = 6 * 86_400;
+/// Newest accepted timestamp, relative to receipt.
+const FUTURE_SECONDS: i64 = 60;
+
+/// Why an envelope's events were refused (a 400 for the client).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProcessError {
+    /// An event item is not a JSON object.
+    #[error("invalid event payload: {0}")]
+    InvalidEvent(String),
+    /// An event id is not 32 hex digits.
+    #[error("invalid event id: {0}")]
+    InvalidEventId(String),
+    /// The event body is too large to store even compressed.
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// The records of one envelope, ready for the spool.
+#[derive(Debug, Default)]
+pub struct Processed {
+    /// The event id to answer with (`{"id": …}`), if the envelope had an event.
+    pub event_id: Option<EventId>,
+    /// One batch per topic.
+    pub batches: Vec<LogBatch>,
+    /// Items per type, for metrics.
+    pub items: BTreeMap<String, u64>,
+}
+
+fn now_millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Event timestamp in ms: a float of seconds or an RFC 3339 string.
+fn timestamp_millis(value: Option<&Value>) -> Option<i64> {
+    match value? {
+        Value::Number(number) => number
+            .as_f64()
+            .filter(|seconds| seconds.is_finite())
+            .map(|seconds| (seconds * 1000.0).round() as i64),
+        Value::String(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|time| time.timestamp_millis())
+            .or_else(|| {
+                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                    .ok()
+                    .map(|time| time.and_utc().timestamp_millis())
+            }),
+        _ => None,
+    }
+}
+
+fn text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(text) if !text.is_empty() => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        _ => None,
+    }
+}
+
+fn path<'a>(event: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
+    let mut value = event.get(keys[0])?;
+    for key in &keys[1..] {
+        value = value.get(key)?;
+    }
+    Some(value)
+}
+
+/// Tags in list (`[[k, v], …]`) or map form as one sorted JSON object;
+/// empty keys and values dropped, the last value of a repeated key wins.
+fn tags_object(tags: Option<&Value>) -> Option<String> {
+    let mut sorted: BTreeMap<String, String> = BTreeMap::new();
+    let mut add = |key: Option<String>, value: Option<String>| {
+        if let (Some(key), Some(value)) = (key, value) {
+            sorted.insert(key, value);
+        }
+    };
+    match tags? {
+        Value::Object(map) => {
+            for (key, value) in map {
+                add(
+                    Some(key.clone()).filter(|key| !key.is_empty()),
+                    text(Some(value)),
+                );
+            }
+        }
+        Value::Array(pairs) => {
+            for pair in pairs {
+                if let Some([key, value]) = pair.as_array().map(Vec::as_slice) {
+                    add(text(Some(key)), text(Some(value)));
+                }
+            }
+        }
+        _ => {}
+    }
+    (!sorted.is_empty()).then(|| serde_json::to_string(&sorted).expect("strings serialize"))
+}
+
+/// Sorts object keys recursively (Sentry's encoder writes sorted keys).
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let ordered: BTreeMap<String, Value> = map
+                .into_iter()
+                .map(|(key, value)| (key, sorted(value)))
+                .collect();
+            Value::Object(ordered.into_iter().collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+/// The record of one event item.
+fn event_record(
+    project_id: ProjectId,
+    item_type: &ItemType,
+    payload: &[u8],
+    header_event_id: Option<EventId>,
+    received: SystemTime,
+) -> Result<(EventId, &'static str, LogRecord), ProcessError> {
+    let value: Value = serde_json::from_slice(payload)
+        .map_err(|error| ProcessError::InvalidEvent(error.to_string()))?;
+    let Value::Object(mut event) = value else {
+        return Err(ProcessError::InvalidEvent(
+            "an event must be a JSON object".into(),
+        ));
+    };
+    let event_id = match event.get("event_id").and_then(Value::as_str) {
+        Some(text) => {
+            EventId::parse(text).map_err(|_| ProcessError::InvalidEventId(text.to_string()))?
+        }
+        None => header_event_id.unwrap_or_else(|| EventId::from_hash_of(payload)),
+    };
+    let is_transaction = *item_type == ItemType::Transaction
+        || event.get("type").and_then(Value::as_str) == Some("transaction");
+    let received_ms = now_millis(received);
+    let timestamp_ms = timestamp_millis(event.get("timestamp"))
+        .filter(|ms| {
+            *ms >= received_ms - PAST_SECONDS * 1000 && *ms <= received_ms + FUTURE_SECONDS * 1000
+        })
+        .unwrap_or(received_ms);
+    event.insert("event_id".into(), Value::String(event_id.to_string()));
+    event.insert("project".into(), Value::from(project_id.0));
+    event.insert(
+        "timestamp".into(),
+        Value::from(timestamp_ms as f64 / 1000.0),
+    );
+    event.insert("received".into(), Value::from(received_ms as f64 / 1000.0));
+    event
+        .entry("platform")
+        .or_insert_with(|| Value::String("other".into()));
+    event
+        .entry("level")
+        .or_insert_with(|| Value::String(if is_transaction { "info" } else { "error" }.into()));
+    let event_type = if is_transaction {
+        "transaction"
+    } else if path(&event, &["exception", "values"])
+        .and_then(Value::as_array)
+        .is_some_and(|values| !values.is_empty())
+    {
+        "error"
+    } else {
+        "default"
+    };
+    let mut contents: Vec<(String, String)> = Vec::new();
+    let mut put = |key: &str, value: Option<String>| {
+        if let Some(value) = value.filter(|value| !value.is_empty()) {
+            contents.push((key.to_string(), value));
+        }
+    };
+    put("schema_version", Some(SCHEMA_VERSION.into()));
+    put("project_id", Some(project_id.0.to_string()));
+    put("event_id", Some(event_id.to_string()));
+    put("node_id", Some(node_id(project_id, &event_id)));
+    put("received", Some((received_ms / 1000).to_string()));
+    put("timestamp_ms", Some(timestamp_ms.to_string()));
+    put("type", Some(event_type.into()));
+    put("platform", text(event.get("platform")));
+    put("level", text(event.get("level")));
+    put("environment", text(event.get("environment")));
+    put("release", text(event.get("release")));
+    put("dist", text(event.get("dist")));
+    put("logger", text(event.get("logger")));
+    put("transaction_name", text(event.get("transaction")));
+    let message = text(path(&event, &["logentry", "formatted"]))
+        .or_else(|| text(path(&event, &["logentry", "message"])))
+        .or_else(|| text(event.get("message")));
+    put("message", message);
+    put("user_id", text(path(&event, &["user", "id"])));
+    put("user_email", text(path(&event, &["user", "email"])));
+    put("user_name", text(path(&event, &["user", "username"])));
+    put("ip_address", text(path(&event, &["user", "ip_address"])));
+    put("sdk_name", text(path(&event, &["sdk", "name"])));
+    put("sdk_version", text(path(&event, &["sdk", "version"])));
+    put(
+        "trace_id",
+        text(path(&event, &["contexts", "trace", "trace_id"])),
+    );
+    put("tags", tags_object(event.get("tags")));
+    let body_bytes =
+        serde_json::to_vec(&sorted(Value::Object(event))).expect("JSON values serialize");
+    let body_keys =
+        body::encode(&body_bytes).map_err(|error| ProcessError::TooLarge(error.to_string()))?;
+    contents.extend(body_keys);
+    let record = LogRecord {
+        time: (timestamp_ms.div_euclid(1000)).clamp(0, i64::from(u32::MAX)) as u32,
+        time_ns: (timestamp_ms.rem_euclid(1000) * 1_000_000) as u32,
+        contents,
+    };
+    Ok((
+        event_id,
+        if is_transaction {
+            TOPIC_TRANSACTION
+        } else {
+            TOPIC_ERROR
+        },
+        record,
+    ))
+}
+
+/// The records of `envelope` for `project_id`, received at `received`.
+pub fn process(
+    project_id: ProjectId,
+    envelope: &Envelope,
+    received: SystemTime,
+    source: &str,
+) -> Result<Processed, ProcessError> {
+    let mut processed = Processed::default();
+    let mut by_topic: BTreeMap<&'static str, Vec<LogRecord>> = BTreeMap::new();
+    for item in &envelope.items {
+        *processed
+            .items
+            .entry(item.ty().as_str().to_string())
+            .or_default() += 1;
+        if !matches!(item.ty(), ItemType::Event | ItemType::Transaction) {
+            continue;
+        }
+        let (event_id, topic, record) = event_record(
+            project_id,
+            item.ty(),
+            &item.payload,
+            envelope.headers.event_id,
+            received,
+        )?;
+        processed.event_id.get_or_insert(event_id);
+        by_topic.entry(topic).or_default().push(record);
+    }
+    if processed.event_id.is_none() {
+        processed.event_id = envelope.headers.event_id;
+    }
+    processed.batches = by_topic
+        .into_iter()
+        .map(|(topic, logs)| LogBatch {
+            topic: topic.to_string(),
+            source: source.to_string(),
+            tags: Vec::new(),
+            logs,
+        })
+        .collect();
+    Ok(processed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sentry_sls_event::Limits;
+
+    fn value<'a>(record: &'a LogRecord, key: &str) -> Option<&'a str> {
+        record
+            .contents
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.as_str())
+    }
+
+    #[test]
+    fn an_error_event_becomes_one_record_with_ids_times_and_body() {
+        let received = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let envelope = Envelope::parse_slice(
+            b"{\"event_id\":\"9ec79c33ec9942ab8353589fcb2e04dc\"}\n{\"type\":\"event\"}\n\
+              {\"message\":\"boom\",\"timestamp\":1699999990.25,\"tags\":[[\"b\",\"2\"],[\"a\",\"1\"],[\"e\",\"\"]],\
+              \"exception\":{\"values\":[{\"type\":\"ValueError\"}]},\"user\":{\"id\":\"u1\"}}\n\
+              {\"type\":\"client_report\"}\n{}\n",
+            &Limits::default(),
+        )
+        .unwrap();
+        let processed = process(ProjectId(42), &envelope, received, "test").unwrap();
+        assert_eq!(
+            processed.event_id.unwrap().to_string(),
+            "9ec79c33ec9942ab8353589fcb2e04dc"
+        );
+        assert_eq!(processed.items["client_report"], 1);
+        assert_eq!(processed.batches.len(), 1);
+        assert_eq!(processed.batches[0].topic, TOPIC_ERROR);
+        let record = &processed.batches[0].logs[0];
+        assert_eq!(record.time, 1_699_999_990);
+        assert_eq!(record.time_ns, 250_000_000);
+        assert_eq!(value(record, "timestamp_ms"), Some("1699999990250"));
+        assert_eq!(value(record, "type"), Some("error"));
+        assert_eq!(value(record, "level"), Some("error"));
+        assert_eq!(value(record, "platform"), Some("other"));
+        assert_eq!(value(record, "tags"), Some(r#"{"a":"1","b":"2"}"#));
+        assert_eq!(value(record, "user_id"), Some("u1"));
+        assert_eq!(value(record, "node_id").unwrap().len(), 32);
+        assert_eq!(value(record, "environment"), None, "absent, never empty");
+        let body: Value = serde_json::from_str(value(record, "body").unwrap()).unwrap();
+        assert_eq!(body["event_id"], "9ec79c33ec9942ab8353589fcb2e04dc");
+        assert_eq!(body["project"], 42);
+    }
+
+    #[test]
+    fn timestamps_outside_the_window_become_the_receive_time() {
+        let received = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        for timestamp in ["1600000000", "1800000000", "\"garbage\""] {
+            let payload = format!("{{\"timestamp\":{timestamp}}}");
+            let body = format!("{{}}\n{{\"type\":\"transaction\"}}\n{payload}\n");
+            let envelope = Envelope::parse_slice(body.as_bytes(), &Limits::default()).unwrap();
+            let processed = process(ProjectId(1), &envelope, received, "test").unwrap();
+            assert_eq!(processed.batches[0].topic, TOPIC_TRANSACTION);
+            assert_eq!(
+                processed.batches[0].logs[0].time, 1_700_000_000,
+                "{timestamp}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_events_are_refused() {
+        let received = SystemTime::now();
+        for body in [
+            "{}\n{\"type\":\"event\"}\n[1,2]\n",
+            "{}\n{\"type\":\"event\"}\n{\"event_id\":\"xyz\"}\n",
+        ] {
+            let envelope = Envelope::parse_slice(body.as_bytes(), &Limits::default()).unwrap();
+            assert!(
+                process(ProjectId(1), &envelope, received, "test").is_err(),
+                "{body}"
+            );
+        }
+    }
+}

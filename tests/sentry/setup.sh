@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# sentry-sls test harness: a real Sentry 23.7.1 (the last release published to PyPI).
+# Built on the reference recipe /work/shared/sentry-harness/setup.sh. Idempotent: re-running
+# skips every step that is already done.
+#
+# Usage:
+#   tests/sentry/setup.sh              # venv + Postgres + Redis + `sentry upgrade` + web on loopback,
+#                                      # prints "TOKEN <hex>" on the last line
+#   tests/sentry/setup.sh --venv-only  # stop once the venv with sentry==23.7.1 is installed
+#                                      # (enough for tests/grouping/generate.py; no services)
+#
+# Env: HARNESS_DIR  (default <repo root>/.sentry-harness, git-ignored)
+#      PY38         (a CPython 3.8 interpreter; default: newest pyenv 3.8.x)
+#      SENTRY_VERSION (default 23.7.1)
+#      SNUBA_URL    (default http://127.0.0.1:1218)
+#      SENTRY_PORT  (default 9000)
+#      SENTRY_DB    (Postgres database name, default sentry)
+set -euo pipefail
+
+VENV_ONLY=0
+for arg in "$@"; do
+  case "$arg" in
+    --venv-only) VENV_ONLY=1 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HARNESS_DIR=${HARNESS_DIR:-$REPO_ROOT/.sentry-harness}
+SENTRY_VERSION=${SENTRY_VERSION:-23.7.1}
+SNUBA_URL=${SNUBA_URL:-http://127.0.0.1:1218}
+SENTRY_PORT=${SENTRY_PORT:-9000}
+SENTRY_DB=${SENTRY_DB:-sentry}
+PY38=${PY38:-$(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.8.*/bin/python 2>/dev/null | sort -V | tail -1)}
+mkdir -p "$HARNESS_DIR"; cd "$HARNESS_DIR"
+
+# --- 1. venv with sentry (several minutes on first run) --------------------------------------
+# The marker is written only after a complete install, so an interrupted run is retried.
+if [ ! -f venv/.sentry-installed ] || [ "$(cat venv/.sentry-installed)" != "$SENTRY_VERSION" ]; then
+  [ -n "$PY38" ] && [ -x "$PY38" ] || { echo "no CPython 3.8 found; set PY38" >&2; exit 1; }
+  [ -x venv/bin/python ] || "$PY38" -m venv venv
+  venv/bin/pip install -q 'pip<24.1'        # sentry 23.7.1 pins celery 4.4.7, whose metadata newer pip rejects
+  venv/bin/pip install -q "sentry==$SENTRY_VERSION"
+  venv/bin/python -c 'import sentry, sentry_relay' # smoke check
+  echo "$SENTRY_VERSION" > venv/.sentry-installed
+fi
+if [ "$VENV_ONLY" = 1 ]; then
+  echo "VENV $HARNESS_DIR/venv"
+  exit 0
+fi
+
+# --- 2. Postgres + Redis from Debian -----------------------------------------------------------
+command -v pg_ctlcluster >/dev/null && command -v redis-server >/dev/null || {
+  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server >/dev/null; }
+PGVER=$(ls /usr/lib/postgresql | sort -n | tail -1)
+pg_ctlcluster "$PGVER" main start 2>/dev/null || true
+redis-cli ping >/dev/null 2>&1 || redis-server --daemonize yes --port 6379 --save '' >/dev/null
+
+# --- 3. Sentry config ----------------------------------------------------------------------------
+export SENTRY_CONF=$HARNESS_DIR/conf
+if [ ! -f conf/sentry.conf.py ]; then
+  venv/bin/sentry init conf >/dev/null
+  sed -i "s/'NAME': 'sentry'/'NAME': '$SENTRY_DB'/; s/'USER': 'postgres'/'USER': 'sentry'/; s/'PASSWORD': ''/'PASSWORD': 'sentry'/" conf/sentry.conf.py
+  cat >> conf/sentry.conf.py <<PY
+SENTRY_SNUBA = "$SNUBA_URL"
+SENTRY_OPTIONS["system.url-prefix"] = "http://127.0.0.1:$SENTRY_PORT"
+SENTRY_SINGLE_ORGANIZATION = True
+SENTRY_WEB_HOST = "127.0.0.1"
+SENTRY_WEB_PORT = $SENTRY_PORT
+PY
+fi
+
+# --- 4. Database, admin user, API token -----------------------------------------------------------
+su postgres -c "psql -tc \"select 1 from pg_roles where rolname='sentry'\"" | grep -q 1 || \
+  su postgres -c "psql -qc \"create user sentry with superuser password 'sentry';\""
+su postgres -c "psql -tc \"select 1 from pg_database where datname='$SENTRY_DB'\"" | grep -q 1 || {
+  su postgres -c "createdb -O sentry $SENTRY_DB"
+  venv/bin/sentry upgrade --noinput >upgrade.log 2>&1
+  venv/bin/sentry createuser --email admin@example.com --password admin --superuser --no-input >/dev/null
+}
+cat > mktoken.py <<'PY'
+from sentry.models import ApiToken, User
+u = User.objects.get(email="admin@example.com")
+t = ApiToken.objects.filter(user=u).first() or ApiToken.objects.create(user=u, scope_list=[
+    "org:read", "org:write", "project:read", "project:write", "event:read", "event:write",
+    "event:admin", "member:read", "team:read"])
+print("TOKEN", t.token)
+PY
+
+# --- 5. Web process (uwsgi) in its own session; stop it later by the pid in web.pid -------------
+if ! curl -sf -m 2 "http://127.0.0.1:$SENTRY_PORT/_health/" >/dev/null; then
+  setsid venv/bin/sentry run web >web.log 2>&1 < /dev/null & echo $! > web.pid
+  for _ in $(seq 60); do curl -sf -m 2 "http://127.0.0.1:$SENTRY_PORT/_health/" >/dev/null && break; sleep 1; done
+fi
+venv/bin/sentry exec mktoken.py 2>/dev/null | grep '^TOKEN'
