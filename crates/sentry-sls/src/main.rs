@@ -139,6 +139,54 @@ struct ServeArgs {
     /// Time limit of one request, in seconds.
     #[arg(long, default_value_t = 30)]
     request_timeout_secs: u64,
+
+    /// Address of the ingest listener (SDKs or nginx's mirror post envelopes here).
+    #[arg(
+        long,
+        env = "SENTRY_SLS_INGEST_LISTEN",
+        default_value = "127.0.0.1:3000"
+    )]
+    ingest_listen: SocketAddr,
+
+    /// Public keys accepted by ingest: `open` (any key, as Alibaba RUM) or
+    /// `strict` (only the keys given with --ingest-key).
+    #[arg(long, env = "SENTRY_SLS_KEY_POLICY", default_value = "open", value_parser = ["open", "strict"])]
+    ingest_key_policy: String,
+
+    /// A project's public key for the strict policy, as `PROJECT_ID:KEY` (repeatable;
+    /// the env variable takes a comma-separated list).
+    #[arg(
+        long = "ingest-key",
+        env = "SENTRY_SLS_INGEST_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    ingest_keys: Vec<String>,
+
+    /// Most bytes the ingest spool may hold on disk while the store is behind
+    /// (then ingest answers 503 with Retry-After).
+    #[arg(long, default_value_t = 1024 * 1024 * 1024)]
+    spool_max_bytes: u64,
+}
+
+fn key_policy(args: &ServeArgs) -> anyhow::Result<sentry_sls_server::ingest_api::KeyPolicy> {
+    if args.ingest_key_policy == "open" {
+        return Ok(sentry_sls_server::ingest_api::KeyPolicy::Open);
+    }
+    let mut keys: BTreeMap<u64, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for entry in &args.ingest_keys {
+        let Some((project, key)) = entry.trim().split_once(':') else {
+            anyhow::bail!("--ingest-key `{entry}` is not PROJECT_ID:KEY");
+        };
+        let project: u64 = project
+            .parse()
+            .with_context(|| format!("--ingest-key `{entry}`: bad project id"))?;
+        keys.entry(project).or_default().insert(key.to_string());
+    }
+    if keys.is_empty() {
+        anyhow::bail!("the strict key policy needs at least one --ingest-key PROJECT_ID:KEY");
+    }
+    Ok(sentry_sls_server::ingest_api::KeyPolicy::Strict(keys))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -266,13 +314,50 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs),
     };
     let engine = Engine::new(Arc::new(NoRowsExecutor));
-    let router = sentry_sls_server::router(engine, Some(metrics), &config);
+    let router = sentry_sls_server::router(engine, Some(metrics.clone()), &config);
     let listener = tokio::net::TcpListener::bind(args.snuba_listen)
         .await
         .with_context(|| format!("binding the Snuba API to {}", args.snuba_listen))?;
-    sentry_sls_server::serve(listener, router, shutdown_signal())
+
+    // Ingest: envelopes → spool (fsynced before 200) → shipper → store.
+    let mut spool_config = sentry_sls_ingest::SpoolConfig::new(args.store.data_dir.join("spool"));
+    spool_config.max_bytes = args.spool_max_bytes;
+    let spool = sentry_sls_ingest::Spool::open(spool_config).context("opening the ingest spool")?;
+    let ingest_config = sentry_sls_server::ingest_api::IngestConfig {
+        key_policy: key_policy(&args)?,
+        ..Default::default()
+    };
+    let ingest_router =
+        sentry_sls_server::ingest_api::router(spool.clone(), ingest_config, Some(metrics));
+    let ingest_listener = tokio::net::TcpListener::bind(args.ingest_listen)
         .await
-        .context("serving the Snuba API")?;
+        .with_context(|| format!("binding ingest to {}", args.ingest_listen))?;
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wait = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = receiver.wait_for(|stopping| *stopping).await;
+    };
+    let shipper = tokio::spawn({
+        let spool = spool.clone();
+        let store = Arc::clone(&opened.store);
+        let logstore = args.store.sls_logstore.clone();
+        let stopped = wait(stopped.clone());
+        async move { spool.ship(store, logstore, stopped).await }
+    });
+    let snuba = sentry_sls_server::serve(listener, router, wait(stopped.clone()));
+    let ingest = sentry_sls_server::serve(ingest_listener, ingest_router, wait(stopped.clone()));
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    };
+    let (snuba, ingest, ()) = tokio::join!(snuba, ingest, signal);
+    snuba.context("serving the Snuba API")?;
+    ingest.context("serving ingest")?;
+    if let Err(error) = shipper.await? {
+        tracing::error!(%error, "the spool shipper failed");
+    }
+    let stopping = spool.clone();
+    tokio::task::spawn_blocking(move || stopping.shutdown()).await?;
     if let Some(local) = opened.local {
         tokio::task::spawn_blocking(move || local.shutdown()).await?;
     }

@@ -8,8 +8,10 @@
 //! (parsing, validation, execution) runs on the blocking pool.
 //!
 //! The SLS REST API over the embedded store ([`sls_api`]), served by
-//! `sentry-sls sls-local`.
+//! `sentry-sls sls-local`. The ingest listener ([`ingest_api`]): Sentry
+//! envelopes in, Relay's answers out.
 
+pub mod ingest_api;
 pub mod sls_api;
 pub mod snuba_api;
 

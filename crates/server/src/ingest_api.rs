@@ -1,0 +1,359 @@
+//! The ingest listener: Sentry SDKs post envelopes here (directly, or
+//! mirrored by nginx), and the answers are Relay's.
+//!
+//! `POST /api/{project_id}/envelope/` and `/store/`, also under the
+//! Alibaba RUM prefix `/rum/sentry/{workspace}/{service_id}/`. Auth comes from
+//! `X-Sentry-Auth`, `Authorization`, the `sentry_key` query parameter or the
+//! envelope header's `dsn`; the key policy is `open` (any key, as Alibaba RUM)
+//! or `strict` (configured public keys per project). A request is answered
+//! 200 `{"id": …}` only after its records are fsynced in the spool; 400 for
+//! malformed input, 401 for bad auth, 413 for size limits, 503 with
+//! `Retry-After` when the spool is full. CORS is open for browser SDKs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sentry_sls_event::{
+    decode_body_bytes, parse_store_body, Auth, AuthError, DecodeError, Envelope, Limits, ProjectId,
+};
+use sentry_sls_ingest::{process, ProcessError, Spool, SpoolError};
+use serde_json::json;
+use tower_http::timeout::TimeoutLayer;
+
+/// Which public keys are accepted.
+#[derive(Debug, Clone, Default)]
+pub enum KeyPolicy {
+    /// Any key (or none), as Alibaba Cloud RUM does.
+    #[default]
+    Open,
+    /// Only the listed public keys of each project.
+    Strict(BTreeMap<u64, BTreeSet<String>>),
+}
+
+/// Settings of the ingest listener.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Accepted keys.
+    pub key_policy: KeyPolicy,
+    /// Largest request body as sent (compressed), bytes.
+    pub max_body_bytes: usize,
+    /// Envelope and item limits (decompressed).
+    pub limits: Limits,
+    /// `__source__` of the records (this instance's name).
+    pub source: String,
+    /// Time limit of one request.
+    pub request_timeout: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        let limits = Limits::default();
+        IngestConfig {
+            key_policy: KeyPolicy::Open,
+            max_body_bytes: 40 * 1024 * 1024,
+            limits,
+            source: "sentry-sls".into(),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+struct IngestState {
+    spool: Spool,
+    config: IngestConfig,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// The router of the ingest listener.
+pub fn router(spool: Spool, config: IngestConfig, metrics: Option<PrometheusHandle>) -> Router {
+    let body_limit = config.max_body_bytes;
+    let timeout = config.request_timeout;
+    let state = Arc::new(IngestState {
+        spool,
+        config,
+        metrics,
+    });
+    let mut router = Router::new()
+        .route(
+            "/health",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
+        .route("/metrics", get(metrics_text));
+    for prefix in ["", "/rum/sentry/{workspace}/{service_id}"] {
+        for (kind, trailing) in [
+            ("envelope", "/"),
+            ("envelope", ""),
+            ("store", "/"),
+            ("store", ""),
+        ] {
+            let path = format!("{prefix}/api/{{project_id}}/{kind}{trailing}");
+            let handler = if kind == "envelope" {
+                post(envelope).options(preflight)
+            } else {
+                post(store).options(preflight)
+            };
+            router = router.route(&path, handler);
+        }
+    }
+    router
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not found") })
+        .layer(axum::middleware::map_response(cors_headers))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+async fn metrics_text(State(state): State<Arc<IngestState>>) -> Response {
+    match &state.metrics {
+        Some(handle) => handle.render().into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn cors_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("x-sentry-error, x-sentry-rate-limits, retry-after"),
+    );
+    response
+}
+
+async fn preflight() -> Response {
+    let mut response = StatusCode::OK.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(
+            "content-type, content-encoding, authorization, x-sentry-auth, sentry-trace, baggage, x-requested-with",
+        ),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("3600"),
+    );
+    response
+}
+
+/// Relay's error body.
+fn error(status: StatusCode, detail: impl Into<String>) -> Response {
+    let detail = detail.into();
+    metrics::counter!("ingest_requests_total", "status" => status.as_u16().to_string())
+        .increment(1);
+    let mut response = (status, axum::Json(json!({ "detail": detail }))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&detail) {
+        response.headers_mut().insert("x-sentry-error", value);
+    }
+    response
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// What went wrong with a request, as Relay would answer it.
+enum Rejection {
+    BadRequest(String),
+    TooLarge(String),
+    Unauthorized(String),
+}
+
+impl Rejection {
+    fn response(self) -> Response {
+        match self {
+            Rejection::BadRequest(detail) => error(StatusCode::BAD_REQUEST, detail),
+            Rejection::TooLarge(detail) => error(StatusCode::PAYLOAD_TOO_LARGE, detail),
+            Rejection::Unauthorized(detail) => error(StatusCode::UNAUTHORIZED, detail),
+        }
+    }
+}
+
+fn check_key(
+    policy: &KeyPolicy,
+    project_id: ProjectId,
+    key: Option<&str>,
+) -> Result<(), Rejection> {
+    match policy {
+        KeyPolicy::Open => Ok(()),
+        KeyPolicy::Strict(keys) => match (keys.get(&project_id.0), key) {
+            (Some(allowed), Some(key)) if allowed.contains(key) => Ok(()),
+            (_, None) => Err(Rejection::Unauthorized(
+                "missing authorization information".into(),
+            )),
+            _ => Err(Rejection::Unauthorized(format!(
+                "invalid public key for project {}",
+                project_id.0
+            ))),
+        },
+    }
+}
+
+/// Decoding, parsing, auth and processing: CPU work, run on the blocking pool.
+fn prepare(
+    config: &IngestConfig,
+    project: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Bytes,
+    legacy_store: bool,
+) -> Result<(ProjectId, sentry_sls_ingest::Processed), Rejection> {
+    let project_id = ProjectId::parse(project)
+        .map_err(|_| Rejection::BadRequest("invalid project path parameter".into()))?;
+    if body.is_empty() {
+        return Err(Rejection::BadRequest("empty request body".into()));
+    }
+    let encoding = header_text(headers, header::CONTENT_ENCODING);
+    let limit = if legacy_store {
+        config.limits.max_event_size
+    } else {
+        config.limits.max_envelope_size
+    };
+    let decoded = decode_body_bytes(encoding, body, limit).map_err(|failure| match failure {
+        DecodeError::TooLarge { .. } => {
+            Rejection::TooLarge(format!("request body too large: {failure}"))
+        }
+        other => Rejection::BadRequest(format!("invalid body encoding: {other}")),
+    })?;
+    let envelope = if legacy_store {
+        parse_store_body(decoded, &config.limits).map_err(|failure| {
+            if failure.is_size_limit() {
+                Rejection::TooLarge(failure.to_string())
+            } else {
+                Rejection::BadRequest(failure.to_string())
+            }
+        })?
+    } else {
+        Envelope::parse(decoded, &config.limits).map_err(|failure| {
+            if failure.is_size_limit() {
+                Rejection::TooLarge(failure.to_string())
+            } else {
+                Rejection::BadRequest(format!("invalid envelope: {failure}"))
+            }
+        })?
+    };
+    let auth = match Auth::from_request(
+        header_text(headers, header::HeaderName::from_static("x-sentry-auth")),
+        header_text(headers, header::AUTHORIZATION),
+        query,
+    ) {
+        Ok(auth) => Some(auth.public_key),
+        Err(AuthError::Missing) => envelope.dsn_public_key().map(str::to_string),
+        Err(AuthError::InvalidVersion) => {
+            return Err(Rejection::BadRequest("unsupported protocol version".into()))
+        }
+        Err(failure) => {
+            return Err(Rejection::Unauthorized(format!(
+                "bad authentication: {failure}"
+            )))
+        }
+    };
+    check_key(&config.key_policy, project_id, auth.as_deref())?;
+    let processed =
+        process(project_id, &envelope, SystemTime::now(), &config.source).map_err(|failure| {
+            match failure {
+                ProcessError::TooLarge(detail) => Rejection::TooLarge(detail),
+                other => Rejection::BadRequest(other.to_string()),
+            }
+        })?;
+    Ok((project_id, processed))
+}
+
+async fn accept(
+    state: Arc<IngestState>,
+    project: String,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Bytes,
+    legacy_store: bool,
+) -> Response {
+    let prepared = {
+        let state = Arc::clone(&state);
+        tokio::task::spawn_blocking(move || {
+            prepare(
+                &state.config,
+                &project,
+                &headers,
+                query.as_deref(),
+                body,
+                legacy_store,
+            )
+        })
+        .await
+    };
+    let (_, processed) = match prepared {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(rejection)) => return rejection.response(),
+        Err(join) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("internal error: {join}"),
+            )
+        }
+    };
+    for (item_type, count) in &processed.items {
+        metrics::counter!("ingest_items_total", "type" => item_type.clone()).increment(*count);
+    }
+    for batch in &processed.batches {
+        match state.spool.append(batch).await {
+            Ok(()) => {}
+            Err(SpoolError::Full { .. }) => {
+                let mut response = error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the event queue is full; retry later",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+                return response;
+            }
+            Err(failure) => return error(StatusCode::SERVICE_UNAVAILABLE, failure.to_string()),
+        }
+    }
+    metrics::counter!("ingest_requests_total", "status" => "200").increment(1);
+    let body = match processed.event_id {
+        Some(event_id) => json!({ "id": event_id.to_string() }),
+        None => json!({}),
+    };
+    axum::Json(body).into_response()
+}
+
+async fn envelope(
+    State(state): State<Arc<IngestState>>,
+    Path(params): Path<BTreeMap<String, String>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let project = params.get("project_id").cloned().unwrap_or_default();
+    accept(state, project, headers, query, body, false).await
+}
+
+async fn store(
+    State(state): State<Arc<IngestState>>,
+    Path(params): Path<BTreeMap<String, String>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let project = params.get("project_id").cloned().unwrap_or_default();
+    accept(state, project, headers, query, body, true).await
+}
