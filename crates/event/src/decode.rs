@@ -432,12 +432,14 @@ mod tests {
         // 100 MB of zeros, compressed by streaming from a reader (never held in memory), as one
         // gzip member; ten copies of the member are a valid gzip body of 1 GB of zeros.
         const ZEROS: u64 = 100 * 1000 * 1000;
-        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
         let copied = std::io::copy(&mut std::io::repeat(0).take(ZEROS), &mut encoder).unwrap();
         assert_eq!(copied, ZEROS);
         let member = encoder.finish().unwrap();
         let bomb = member.repeat(10);
-        assert!(bomb.len() < 8 << 20, "bomb is {} bytes", bomb.len());
+        // The ratio depends on flate2's backend (feature unification picks it); any body
+        // under 1/50 of what it inflates to is a bomb.
+        assert!(bomb.len() < 20 << 20, "bomb is {} bytes", bomb.len());
 
         let start = std::time::Instant::now();
         let result = decode_body(Some("gzip"), &bomb, 1 << 20);
