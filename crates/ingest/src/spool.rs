@@ -136,7 +136,10 @@ pub struct Spool {
 impl Spool {
     /// Opens (or creates) the spool; frames left from a previous run are
     /// shipped first.
-    pub fn open(config: SpoolConfig) -> std::io::Result<Spool> {
+    pub fn open(mut config: SpoolConfig) -> std::io::Result<Spool> {
+        // Shipped data is freed a whole segment at a time: a segment as large as
+        // the bound would keep the spool full forever.
+        config.segment_bytes = config.segment_bytes.min(config.max_bytes / 4).max(4096);
         fs::create_dir_all(&config.directory)?;
         let last = segments::list_segments(&config.directory)?
             .last()
@@ -234,14 +237,31 @@ impl Spool {
         loop {
             let read_directory = directory.clone();
             let limit = self.shared.config.batch_logs;
-            let (batches, next) =
+            let read =
                 tokio::task::spawn_blocking(move || read_from(&read_directory, cursor, limit))
                     .await
-                    .map_err(std::io::Error::other)??;
+                    .map_err(std::io::Error::other)?;
+            let (batches, next) = match read {
+                Ok(read) => read,
+                Err(error) => {
+                    // A disk hiccup must not stop shipping for good: retry.
+                    tracing::error!(%error, "reading the spool failed; will retry");
+                    tokio::select! {
+                        () = &mut stop => return Ok(()),
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(self.shared.config.max_backoff);
+                    continue;
+                }
+            };
             if batches.is_empty() {
                 if next != cursor {
+                    if let Err(error) = store_cursor(&directory, next) {
+                        tracing::error!(%error, "saving the spool cursor failed; will retry");
+                        tokio::time::sleep(backoff).await;
+                        continue;
+                    }
                     cursor = next;
-                    store_cursor(&directory, cursor)?;
                     self.delete_behind(cursor);
                     continue;
                 }
@@ -276,8 +296,14 @@ impl Spool {
                 continue;
             }
             backoff = Duration::from_millis(100);
+            // If the cursor cannot be saved the batch is sent again later
+            // (at-least-once), never skipped.
+            if let Err(error) = store_cursor(&directory, next) {
+                tracing::error!(%error, "saving the spool cursor failed; will retry");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
             cursor = next;
-            store_cursor(&directory, cursor)?;
             self.delete_behind(cursor);
         }
     }

@@ -210,8 +210,10 @@ impl LocalProject {
 
     /// Deletes a logstore and its data.
     pub fn delete_logstore(&self, name: &str) -> Result<(), StoreError> {
-        let removed = self.logstores.write().expect("logstores lock").remove(name);
-        match removed {
+        // Destroyed under the lock, so a create of the same name cannot open
+        // the directory while it is being removed.
+        let mut logstores = self.logstores.write().expect("logstores lock");
+        match logstores.remove(name) {
             Some(logstore) => logstore.destroy(),
             None => Err(StoreError::new(
                 StoreErrorCode::LogStoreNotExist,

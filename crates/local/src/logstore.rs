@@ -327,7 +327,13 @@ impl Logstore {
     pub fn flush(&self) -> Result<(), StoreError> {
         // Ask the writer to freeze whatever is active by sending an empty marker.
         let sender = self.sender.lock().expect("sender lock").clone();
-        if let Some(sender) = sender {
+        let Some(sender) = sender else {
+            return Err(StoreError::new(
+                StoreErrorCode::ServerBusy,
+                "the logstore is shut down",
+            ));
+        };
+        {
             let (acknowledge, acknowledged) = tokio::sync::oneshot::channel();
             let marker = Append {
                 rows: None,
@@ -506,11 +512,13 @@ fn writer_loop(shared: &Shared, mut wal_handle: Wal, receiver: &Receiver<Append>
                 }
             }
         }
-        if result.is_ok() {
-            maybe_freeze(shared, &mut wal_handle, force_freeze);
-        }
+        // Acknowledge first: the appends are durable and visible, and a flush
+        // that is slow (or failing) must not hold their answers.
         for append in group {
             let _ = append.acknowledge.send(result.clone());
+        }
+        if result.is_ok() {
+            maybe_freeze(shared, &mut wal_handle, force_freeze);
         }
     }
 }
@@ -575,6 +583,11 @@ fn flusher_loop(shared: &Shared) {
         match next {
             Some((through, batches)) => {
                 if let Err(error) = flush_frozen(shared, through, &batches) {
+                    if *shared.changed_lock.lock().expect("changed lock") {
+                        // Shutting down: the rows stay in the WAL for the next start.
+                        tracing::error!(%error, "flush failed during shutdown; the rows stay in the wal");
+                        return;
+                    }
                     tracing::error!(%error, "flush failed; the rows stay in the wal, retrying");
                     std::thread::sleep(Duration::from_secs(1));
                 }

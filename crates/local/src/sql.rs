@@ -273,7 +273,7 @@ fn literal_u64(expr: &Expr) -> Option<u64> {
 /// Applies SLS's top-level LIMIT rules: default 100, at most 1,000,000 rows
 /// reachable (`offset + count`). Returns the effective count.
 fn apply_limits(query: &mut Query) -> Result<u64, String> {
-    match &query.limit_clause {
+    match query.limit_clause.clone().as_ref() {
         None => {
             let implied = Parser::new(&GenericDialect {})
                 .try_with_sql(&format!("SELECT 1 LIMIT {DEFAULT_LIMIT}"))
@@ -313,6 +313,13 @@ fn apply_limits(query: &mut Query) -> Result<u64, String> {
             };
             if count.saturating_add(skip) > MAX_LIMIT {
                 return Err(format!("limit must be at most {MAX_LIMIT}, got {count}"));
+            }
+            if limit.is_none() {
+                // `OFFSET n` alone (or `LIMIT ALL`) still returns at most 100 rows.
+                let implied = parse_expression(&DEFAULT_LIMIT.to_string())?;
+                if let Some(LimitClause::LimitOffset { limit, .. }) = &mut query.limit_clause {
+                    *limit = Some(implied);
+                }
             }
             Ok(count)
         }
@@ -414,5 +421,9 @@ mod tests {
         assert!(prepare("select a limit 999999, 2").is_err());
         assert!(prepare("select count_if(a, b)").is_err());
         assert!(prepare("select (").is_err());
+        assert_eq!(
+            rewritten("select a offset 5"),
+            "SELECT a FROM log LIMIT 100 OFFSET 5"
+        );
     }
 }

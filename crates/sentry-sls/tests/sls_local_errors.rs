@@ -226,6 +226,17 @@ async fn bad_input_gets_sls_error_codes_and_the_server_keeps_serving() {
     request.content_type = "application/json";
     let (status, body) = send(&server, request).await;
     assert_eq!((status, code(&body)), (400, "InvalidTimeRange"));
+    // Time bounds that would overflow bucket arithmetic are refused, not looped on.
+    let mut request = Request::new("GET", "/logstores/ls", Vec::new());
+    request.query = vec![
+        ("type".into(), "histogram".into()),
+        ("from".into(), "9223372036854775708".into()),
+        ("to".into(), "9223372036854775807".into()),
+        ("query".into(), "*".into()),
+    ];
+    request.raw_size = Some(0);
+    let (status, body) = send(&server, request).await;
+    assert_eq!((status, code(&body)), (400, "InvalidTimeRange"));
     // Still serving: a good write and a read that sees it.
     assert_eq!(
         send(&server, Request::new("POST", put, log_group()))

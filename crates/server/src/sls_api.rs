@@ -613,13 +613,22 @@ fn with_topic(query: &str, topic: Option<&str>) -> String {
         return query.to_string();
     };
     let condition = format!("__topic__:{}", sentry_sls_slsql::quote_value(topic));
-    match query.split_once('|') {
-        Some((search, sql)) if !search.trim().is_empty() => {
-            format!("({}) and {condition} |{sql}", search.trim())
+    // Split where SLS splits (a `|` inside a quoted value is not the separator);
+    // an unparsable query is passed on unchanged for the store to reject.
+    let Ok(split) = sentry_sls_slsql::split_query(query) else {
+        return query.to_string();
+    };
+    let search = format!("({}) and {condition}", split.search);
+    match split.sql {
+        None => search,
+        Some(sql) => {
+            let settings: String = split
+                .settings
+                .iter()
+                .map(|(name, value)| format!("set session {name}={value}; "))
+                .collect();
+            format!("{search} | {settings}{sql}")
         }
-        Some((_, sql)) => format!("{condition} |{sql}"),
-        None if query.trim().is_empty() => condition,
-        None => format!("({}) and {condition}", query.trim()),
     }
 }
 
@@ -725,7 +734,17 @@ fn time_range(query: &[(String, String)]) -> Result<(i64, i64), ApiError> {
     let from = integer_param(query, "from", ErrorCode::InvalidTimeRange)?;
     let to = integer_param(query, "to", ErrorCode::InvalidTimeRange)?;
     match (from, to) {
-        (Some(from), Some(to)) => Ok((from, to)),
+        // Log times are unsigned 32-bit seconds; wider bounds only invite overflow.
+        (Some(from), Some(to))
+            if (0..=i64::from(u32::MAX) + 1).contains(&from)
+                && (0..=i64::from(u32::MAX) + 1).contains(&to) =>
+        {
+            Ok((from, to))
+        }
+        (Some(_), Some(_)) => Err(error(
+            ErrorCode::InvalidTimeRange,
+            "from and to must be unix seconds",
+        )),
         _ => Err(error(
             ErrorCode::InvalidTimeRange,
             "from and to are required",
@@ -840,7 +859,7 @@ async fn get_histograms(
         ));
     }
     let span = to - from;
-    let interval = (span + 59) / 60;
+    let interval = ((span + 59) / 60).max(1);
     let sql = format!(
         "{} | select (__time__ - {from}) / {interval} as bucket, count(*) as c group by bucket limit 1000",
         if search.trim().is_empty() { "*" } else { search.trim() }
@@ -877,6 +896,9 @@ async fn get_histograms(
     let mut index = 0;
     while bucket_start < to {
         let bucket_end = (bucket_start + interval).min(to);
+        if bucket_end <= bucket_start {
+            break;
+        }
         entries.push(HistogramEntry {
             from: bucket_start,
             to: bucket_end,
