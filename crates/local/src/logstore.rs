@@ -658,8 +658,15 @@ fn flush_frozen(shared: &Shared, through: u64, batches: &[RecordBatch]) -> Resul
         }
         let relative = format!("segments/{day}/{through:020}-{ordinal}.parquet");
         let path = shared.directory.join(&relative);
-        fs::create_dir_all(path.parent().expect("segment parent"))
-            .map_err(|error| io_error("creating partition", error))?;
+        let partition = path.parent().expect("segment parent");
+        if !partition.exists() {
+            fs::create_dir_all(partition).map_err(|error| io_error("creating partition", error))?;
+            // New directory entries must be durable before the manifest names them.
+            let segments_directory = shared.directory.join("segments");
+            wal::sync_directory(&segments_directory)
+                .and_then(|()| wal::sync_directory(&shared.directory))
+                .map_err(|error| io_error("syncing partition directories", error))?;
+        }
         columnar::write_parquet(&path, &record_batch)
             .map_err(|error| io_error("writing segment", error))?;
         let times = record_batch
