@@ -29,17 +29,7 @@ async fn local_store(directory: &std::path::Path) -> (LocalStore, Arc<LocalProje
         .await
         .unwrap();
     let mut keys = BTreeMap::new();
-    keys.insert(
-        "id".to_string(),
-        FieldIndex {
-            field_type: FieldType::Text,
-            doc_value: true,
-            case_sensitive: false,
-            token: Vec::new(),
-            alias: None,
-            other: BTreeMap::new(),
-        },
-    );
+    keys.insert("id".to_string(), FieldIndex::analytic(FieldType::Text));
     project
         .create_index(
             "events",

@@ -190,7 +190,7 @@ pub async fn execute(
     let snapshot = logstore.snapshot(request.from, request.to);
     let schema = columnar::storage_schema(&snapshot.columns);
     let context = environment.session()?;
-    let raw = raw_table(&context, &schema, &snapshot, request.from, request.to).await?;
+    let raw = raw_table(&context, &schema, &snapshot).await?;
     let processed_rows = snapshot.rows;
     let filter = col(TIME)
         .gt_eq(lit(request.from))
@@ -243,13 +243,10 @@ async fn raw_table(
     context: &SessionContext,
     schema: &Arc<Schema>,
     snapshot: &crate::logstore::Snapshot,
-    from: i64,
-    to: i64,
 ) -> Result<DataFrame, StoreError> {
     // Memtable batches carry only their own columns: give them the query's
     // schema (absent columns NULL, no copying). Rows outside [from, to) are
     // removed by the query's time filter.
-    let _ = (from, to);
     let mut memtable: Vec<RecordBatch> = snapshot
         .memtable
         .iter()

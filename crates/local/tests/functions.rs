@@ -40,17 +40,6 @@ fn row(i: u32) -> Row {
     }
 }
 
-fn key(field_type: FieldType) -> FieldIndex {
-    FieldIndex {
-        field_type,
-        doc_value: true,
-        case_sensitive: false,
-        token: Vec::new(),
-        alias: None,
-        other: BTreeMap::new(),
-    }
-}
-
 async fn store(directory: &std::path::Path) -> LocalStore {
     let store = LocalStore::open(directory, LocalStoreConfig::default()).unwrap();
     let project = store.create_project("functions").unwrap();
@@ -65,9 +54,9 @@ async fn store(directory: &std::path::Path) -> LocalStore {
         .unwrap();
     let mut keys = BTreeMap::new();
     for name in ["level", "user", "tags", "payload"] {
-        keys.insert(name.to_string(), key(FieldType::Text));
+        keys.insert(name.to_string(), FieldIndex::analytic(FieldType::Text));
     }
-    keys.insert("latency".to_string(), key(FieldType::Long));
+    keys.insert("latency".to_string(), FieldIndex::analytic(FieldType::Long));
     project
         .create_index(
             "events",

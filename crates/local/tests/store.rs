@@ -12,25 +12,14 @@ use sentry_sls_store::{
 
 const BASE: u32 = 1_700_000_000;
 
-fn field(field_type: FieldType) -> FieldIndex {
-    FieldIndex {
-        field_type,
-        doc_value: true,
-        case_sensitive: false,
-        token: Vec::new(),
-        alias: None,
-        other: BTreeMap::new(),
-    }
-}
-
 fn index() -> IndexConfig {
     let mut keys = BTreeMap::new();
-    keys.insert("level".to_string(), field(FieldType::Text));
-    keys.insert("message".to_string(), field(FieldType::Text));
-    keys.insert("user".to_string(), field(FieldType::Text));
-    keys.insert("latency".to_string(), field(FieldType::Long));
-    keys.insert("ratio".to_string(), field(FieldType::Double));
-    keys.insert("payload".to_string(), field(FieldType::Json));
+    keys.insert("level".to_string(), FieldIndex::analytic(FieldType::Text));
+    keys.insert("message".to_string(), FieldIndex::analytic(FieldType::Text));
+    keys.insert("user".to_string(), FieldIndex::analytic(FieldType::Text));
+    keys.insert("latency".to_string(), FieldIndex::analytic(FieldType::Long));
+    keys.insert("ratio".to_string(), FieldIndex::analytic(FieldType::Double));
+    keys.insert("payload".to_string(), FieldIndex::analytic(FieldType::Json));
     IndexConfig {
         line: Some(serde_json::json!({"token": [" ", ",", ":"], "caseSensitive": false})),
         keys,

@@ -69,17 +69,7 @@ fn now() -> u32 {
 fn index(keys: &[&str]) -> IndexConfig {
     let mut map = BTreeMap::new();
     for name in keys {
-        map.insert(
-            name.to_string(),
-            FieldIndex {
-                field_type: FieldType::Text,
-                doc_value: true,
-                case_sensitive: false,
-                token: Vec::new(),
-                alias: None,
-                other: BTreeMap::new(),
-            },
-        );
+        map.insert(name.to_string(), FieldIndex::analytic(FieldType::Text));
     }
     IndexConfig {
         line: None,

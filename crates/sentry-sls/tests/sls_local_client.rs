@@ -30,17 +30,6 @@ fn client(server: &SlsLocal, secret: &str, retries: u32) -> SlsClient {
     SlsClient::new(config).unwrap()
 }
 
-fn text_key() -> FieldIndex {
-    FieldIndex {
-        field_type: FieldType::Text,
-        doc_value: true,
-        case_sensitive: false,
-        token: Vec::new(),
-        alias: None,
-        other: BTreeMap::new(),
-    }
-}
-
 async fn create(store: &SlsClient, logstore: &str) {
     store
         .create_logstore(LogstoreConfig {
@@ -52,8 +41,8 @@ async fn create(store: &SlsClient, logstore: &str) {
         .await
         .unwrap();
     let mut keys = BTreeMap::new();
-    keys.insert("id".to_string(), text_key());
-    keys.insert("batch".to_string(), text_key());
+    keys.insert("id".to_string(), FieldIndex::analytic(FieldType::Text));
+    keys.insert("batch".to_string(), FieldIndex::analytic(FieldType::Text));
     store
         .create_index(
             logstore,

@@ -75,6 +75,21 @@ pub struct FieldIndex {
     pub other: BTreeMap<String, serde_json::Value>,
 }
 
+impl FieldIndex {
+    /// A field index usable by SQL (`doc_value`), case-insensitive, with
+    /// the default tokens and no alias.
+    pub fn analytic(field_type: FieldType) -> Self {
+        FieldIndex {
+            field_type,
+            doc_value: true,
+            case_sensitive: false,
+            token: Vec::new(),
+            alias: None,
+            other: BTreeMap::new(),
+        }
+    }
+}
+
 /// A logstore's index: full-text settings and per-field indexes.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct IndexConfig {
