@@ -1,0 +1,249 @@
+//! Grouping components (`sentry.grouping.component.GroupingComponent`): a tree whose
+//! contributing leaves, concatenated in order, are md5-hashed into a variant hash.
+
+use md5::{Digest, Md5};
+use serde_json::{json, Map, Value};
+
+/// A child of a component: another component or a leaf value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    /// A nested component.
+    Component(Component),
+    /// A leaf (usually a string; `ns-error` codes may be numbers or null).
+    Leaf(Value),
+}
+
+/// One node of the grouping tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    /// Component id, e.g. `frame` or `context-line`.
+    pub id: String,
+    /// Why the component (does not) contribute.
+    pub hint: Option<String>,
+    /// Python's tri-state: `None` for a component created without values.
+    contributes: Option<bool>,
+    /// Children in order.
+    pub values: Vec<Node>,
+    /// Set by `+prefix` rules.
+    pub is_prefix_frame: bool,
+    /// Set by `+sentinel` rules.
+    pub is_sentinel_frame: bool,
+}
+
+fn calculate_contributes(values: &[Node]) -> bool {
+    values.iter().any(|v| match v {
+        Node::Component(c) => c.contributes(),
+        Node::Leaf(_) => true,
+    })
+}
+
+/// Python's `str()` of a leaf, as `force_bytes` hashes it.
+fn leaf_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        other => other.to_string(),
+    }
+}
+
+/// md5 hex of the concatenation of `values` (`hash_from_values`).
+pub fn hash_from_values<I, S>(values: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut h = Md5::new();
+    for v in values {
+        h.update(v.as_ref().as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Component {
+    /// A component without values (`contributes` is `None`).
+    pub fn new(id: &str) -> Component {
+        Component {
+            id: id.to_string(),
+            hint: (id == "salt").then(|| "a static salt".to_string()),
+            contributes: None,
+            values: Vec::new(),
+            is_prefix_frame: false,
+            is_sentinel_frame: false,
+        }
+    }
+
+    /// A component with string leaves.
+    pub fn with_leaves(id: &str, leaves: Vec<Value>) -> Component {
+        let mut c = Component::new(id);
+        c.set_values(leaves.into_iter().map(Node::Leaf).collect());
+        c
+    }
+
+    /// A component with child components.
+    pub fn with_children(id: &str, children: Vec<Component>) -> Component {
+        let mut c = Component::new(id);
+        c.set_values(children.into_iter().map(Node::Component).collect());
+        c
+    }
+
+    /// Replaces the values and recomputes `contributes`, like `update(values=...)`.
+    pub fn set_values(&mut self, values: Vec<Node>) {
+        self.contributes = Some(calculate_contributes(&values));
+        self.values = values;
+    }
+
+    /// Replaces the leaves (recomputing `contributes`) and optionally the hint.
+    pub fn set_leaves(&mut self, leaves: Vec<Value>, hint: Option<String>) {
+        self.set_values(leaves.into_iter().map(Node::Leaf).collect());
+        if let Some(h) = hint {
+            self.hint = Some(h);
+        }
+    }
+
+    /// Truthiness of `contributes`.
+    pub fn contributes(&self) -> bool {
+        self.contributes == Some(true)
+    }
+
+    /// The raw tri-state.
+    pub fn contributes_raw(&self) -> Option<bool> {
+        self.contributes
+    }
+
+    /// `update(contributes=..., hint=...)`.
+    pub fn set_contributes(&mut self, contributes: bool, hint: Option<String>) {
+        self.contributes = Some(contributes);
+        if let Some(h) = hint {
+            self.hint = Some(h);
+        }
+    }
+
+    /// `update(hint=...)`.
+    pub fn set_hint(&mut self, hint: String) {
+        self.hint = Some(hint);
+    }
+
+    /// Child components in order.
+    pub fn children(&self) -> impl Iterator<Item = &Component> {
+        self.values.iter().filter_map(|v| match v {
+            Node::Component(c) => Some(c),
+            Node::Leaf(_) => None,
+        })
+    }
+
+    /// Mutable child components in order.
+    pub fn children_mut(&mut self) -> impl Iterator<Item = &mut Component> {
+        self.values.iter_mut().filter_map(|v| match v {
+            Node::Component(c) => Some(c),
+            Node::Leaf(_) => None,
+        })
+    }
+
+    /// Whether a contributing `id` component exists below, through contributing nodes only.
+    pub fn has_contributing(&self, id: &str) -> bool {
+        self.children().any(|c| c.contributes() && (c.id == id || c.has_contributing(id)))
+    }
+
+    /// The contributing leaves, flattened in tree order.
+    pub fn iter_values(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.collect_values(&mut out);
+        out
+    }
+
+    fn collect_values(&self, out: &mut Vec<String>) {
+        if !self.contributes() {
+            return;
+        }
+        for v in &self.values {
+            match v {
+                Node::Component(c) => c.collect_values(out),
+                Node::Leaf(l) => out.push(leaf_text(l)),
+            }
+        }
+    }
+
+    /// The md5 of the contributing leaves, or `None` when the component does not contribute.
+    pub fn hash(&self) -> Option<String> {
+        self.contributes().then(|| hash_from_values(self.iter_values()))
+    }
+
+    /// The human name of major components (`KNOWN_MAJOR_COMPONENT_NAMES`).
+    pub fn name(&self) -> Option<&'static str> {
+        Some(match self.id.as_str() {
+            "app" => "in-app",
+            "exception" => "exception",
+            "stacktrace" => "stack-trace",
+            "threads" => "thread",
+            "hostname" => "hostname",
+            "violation" => "violation",
+            "uri" => "URL",
+            "message" => "message",
+            _ => return None,
+        })
+    }
+
+    /// The variant description the UI shows, e.g. `in-app exception stack-trace`.
+    pub fn description(&self) -> String {
+        let mut items: Vec<Vec<&'static str>> = Vec::new();
+        fn walk(c: &Component, stack: &mut Vec<Option<&'static str>>, items: &mut Vec<Vec<&'static str>>) {
+            stack.push(c.name());
+            for child in c.children().filter(|c| c.contributes()) {
+                walk(child, stack, items);
+            }
+            items.push(stack.iter().flatten().copied().collect());
+            stack.pop();
+        }
+        walk(self, &mut Vec::new(), &mut items);
+        items.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+        match items.last() {
+            Some(last) if !last.is_empty() => last.join(" "),
+            _ => self.name().unwrap_or("others").to_string(),
+        }
+    }
+
+    /// `as_dict()`: the tree as Sentry's grouping info shows it.
+    pub fn as_dict(&self) -> Value {
+        let values: Vec<Value> = self
+            .values
+            .iter()
+            .map(|v| match v {
+                Node::Component(c) => c.as_dict(),
+                Node::Leaf(l) => l.clone(),
+            })
+            .collect();
+        let mut m = Map::new();
+        m.insert("contributes".into(), json!(self.contributes));
+        m.insert("hint".into(), json!(self.hint));
+        m.insert("id".into(), json!(self.id));
+        m.insert("name".into(), json!(self.name()));
+        m.insert("values".into(), Value::Array(values));
+        Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashing() {
+        assert_eq!(hash_from_values(Vec::<String>::new()), "d41d8cd98f00b204e9800998ecf8427e");
+        let mut frame = Component::with_children(
+            "frame",
+            vec![
+                Component::with_leaves("module", vec![json!("a")]),
+                Component::with_leaves("function", vec![json!("b")]),
+            ],
+        );
+        assert_eq!(frame.hash(), Some(hash_from_values(["a", "b"])));
+        frame.set_contributes(false, Some("x".into()));
+        assert_eq!(frame.hash(), None);
+        assert_eq!(Component::new("stacktrace").contributes_raw(), None);
+        assert!(!Component::with_leaves("type", vec![]).contributes());
+        let ns = Component::with_leaves("ns-error", vec![Value::Null, json!(5)]);
+        assert_eq!(ns.iter_values(), vec!["None", "5"]);
+    }
+}

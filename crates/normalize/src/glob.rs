@@ -1,0 +1,329 @@
+//! Glob matching with the semantics of `sentry_relay.is_glob_match` as shipped in
+//! sentry-relay 0.8.28: the pattern is compiled like the `globset` crate does (anchored,
+//! `**` only recursive as a whole path component, `{a,b}` alternates, `[...]` classes,
+//! backslash escapes) and matched as a regex.
+
+use regex::Regex;
+
+/// Options of one glob, mirroring relay's `GlobOptions`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GlobOptions {
+    /// `**` matches across `/`, while `*` and `?` do not.
+    pub double_star: bool,
+    /// Replace `\` by `/` in both pattern and value before matching.
+    pub path_normalize: bool,
+    /// Let `*` match newlines (Sentry always passes `allow_newline=True`).
+    pub allow_newline: bool,
+}
+
+/// A compiled glob pattern.
+#[derive(Debug, Clone)]
+pub struct Glob {
+    regex: Option<Regex>,
+    options: GlobOptions,
+}
+
+impl Glob {
+    /// Compiles `pattern`; an invalid pattern (e.g. an unclosed class) never matches,
+    /// as in relay.
+    pub fn new(pattern: &str, options: GlobOptions) -> Glob {
+        let pattern = if options.path_normalize {
+            pattern.replace('\\', "/")
+        } else {
+            pattern.to_string()
+        };
+        let regex = translate(&pattern, options).and_then(|re| Regex::new(&re).ok());
+        Glob { regex, options }
+    }
+
+    /// Whether `value` matches the whole pattern.
+    pub fn is_match(&self, value: &str) -> bool {
+        let Some(re) = &self.regex else {
+            return false;
+        };
+        if self.options.path_normalize && value.contains('\\') {
+            re.is_match(&value.replace('\\', "/"))
+        } else {
+            re.is_match(value)
+        }
+    }
+}
+
+/// One-shot helper: compiles and matches.
+pub fn glob_match(value: &str, pattern: &str, options: GlobOptions) -> bool {
+    Glob::new(pattern, options).is_match(value)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Literal(char),
+    Any,
+    ZeroOrMore,
+    RecursivePrefix,
+    RecursiveSuffix,
+    RecursiveZeroOrMore,
+    Class { negated: bool, ranges: Vec<(char, char)> },
+    Alternates(Vec<Vec<Token>>),
+}
+
+struct Parser<'a> {
+    chars: std::iter::Peekable<std::str::Chars<'a>>,
+    prev: Option<char>,
+    cur: Option<char>,
+    /// Stack of token lists; more than one entry while inside `{...}`.
+    stack: Vec<Vec<Token>>,
+    /// Finished branches of the alternation being parsed.
+    alternates: Vec<Vec<Token>>,
+    in_alternates: bool,
+}
+
+impl Parser<'_> {
+    fn bump(&mut self) -> Option<char> {
+        self.prev = self.cur;
+        self.cur = self.chars.next();
+        self.cur
+    }
+
+    fn peek(&mut self) -> Option<char> {
+        self.chars.peek().copied()
+    }
+
+    fn tokens(&mut self) -> &mut Vec<Token> {
+        // The stack always holds at least the top-level list.
+        let last = self.stack.len() - 1;
+        &mut self.stack[last]
+    }
+
+    fn push(&mut self, t: Token) {
+        self.tokens().push(t);
+    }
+
+    fn parse(mut self) -> Option<Vec<Token>> {
+        while let Some(c) = self.bump() {
+            match c {
+                '?' => self.push(Token::Any),
+                '*' => self.parse_star(),
+                '[' => self.parse_class()?,
+                '{' => {
+                    if self.in_alternates {
+                        return None; // nested alternates are an error in globset
+                    }
+                    self.in_alternates = true;
+                    self.stack.push(Vec::new());
+                }
+                '}' if self.in_alternates => {
+                    let last = self.stack.pop()?;
+                    self.alternates.push(last);
+                    self.in_alternates = false;
+                    let alts = std::mem::take(&mut self.alternates);
+                    self.push(Token::Alternates(alts));
+                }
+                ',' if self.in_alternates => {
+                    let last = self.stack.pop()?;
+                    self.alternates.push(last);
+                    self.stack.push(Vec::new());
+                }
+                '\\' => {
+                    let next = self.bump()?;
+                    self.push(Token::Literal(next));
+                }
+                c => self.push(Token::Literal(c)),
+            }
+        }
+        if self.in_alternates {
+            return None;
+        }
+        self.stack.pop()
+    }
+
+    fn parse_star(&mut self) {
+        let prev = self.prev;
+        if self.peek() != Some('*') {
+            self.push(Token::ZeroOrMore);
+            return;
+        }
+        self.bump();
+        let at_start = self.tokens().is_empty();
+        if at_start {
+            if !matches!(self.peek(), None | Some('/')) {
+                self.push(Token::ZeroOrMore);
+                self.push(Token::ZeroOrMore);
+                return;
+            }
+            self.push(Token::RecursivePrefix);
+            self.bump();
+            return;
+        }
+        if prev != Some('/') {
+            self.push(Token::ZeroOrMore);
+            self.push(Token::ZeroOrMore);
+            return;
+        }
+        let is_suffix = match self.peek() {
+            None => true,
+            Some(',') | Some('}') if self.in_alternates => true,
+            Some('/') => {
+                self.bump();
+                false
+            }
+            _ => {
+                self.push(Token::ZeroOrMore);
+                self.push(Token::ZeroOrMore);
+                return;
+            }
+        };
+        match self.tokens().pop() {
+            Some(Token::RecursivePrefix) => self.push(Token::RecursivePrefix),
+            Some(Token::RecursiveSuffix) => self.push(Token::RecursiveSuffix),
+            _ => {
+                if is_suffix {
+                    self.push(Token::RecursiveSuffix)
+                } else {
+                    self.push(Token::RecursiveZeroOrMore)
+                }
+            }
+        }
+    }
+
+    fn parse_class(&mut self) -> Option<()> {
+        let negated = matches!(self.peek(), Some('!') | Some('^'));
+        if negated {
+            self.bump();
+        }
+        let mut ranges: Vec<(char, char)> = Vec::new();
+        let mut first = true;
+        let mut in_range = false;
+        loop {
+            let c = self.bump()?;
+            match c {
+                ']' if !first => break,
+                '-' if !first && !in_range => in_range = true,
+                c => {
+                    if in_range {
+                        let last = ranges.last_mut()?;
+                        if last.0 > c {
+                            return None;
+                        }
+                        last.1 = c;
+                    } else {
+                        ranges.push((c, c));
+                    }
+                    in_range = false;
+                }
+            }
+            first = false;
+        }
+        if in_range {
+            ranges.push(('-', '-'));
+        }
+        self.push(Token::Class { negated, ranges });
+        Some(())
+    }
+}
+
+fn translate(pattern: &str, options: GlobOptions) -> Option<String> {
+    let parser = Parser {
+        chars: pattern.chars().peekable(),
+        prev: None,
+        cur: None,
+        stack: vec![Vec::new()],
+        alternates: Vec::new(),
+        in_alternates: false,
+    };
+    let tokens = parser.parse()?;
+    let mut re = String::from(if options.allow_newline { "(?s)^" } else { "^" });
+    if tokens.len() == 1 && tokens[0] == Token::RecursivePrefix {
+        re.push_str(".*$");
+        return Some(re);
+    }
+    write_tokens(&tokens, options, &mut re);
+    re.push('$');
+    Some(re)
+}
+
+fn write_tokens(tokens: &[Token], options: GlobOptions, re: &mut String) {
+    for token in tokens {
+        match token {
+            Token::Literal(c) => re.push_str(&regex::escape(&c.to_string())),
+            Token::Any => re.push_str(if options.double_star { "[^/]" } else { "." }),
+            Token::ZeroOrMore => re.push_str(if options.double_star { "[^/]*" } else { ".*" }),
+            Token::RecursivePrefix => re.push_str("(?:/?|.*/)"),
+            Token::RecursiveSuffix => re.push_str("/.*"),
+            Token::RecursiveZeroOrMore => re.push_str("(?:/|/.*/)"),
+            Token::Class { negated, ranges } => {
+                re.push('[');
+                if *negated {
+                    re.push('^');
+                }
+                for &(a, b) in ranges {
+                    re.push_str(&regex::escape(&a.to_string()));
+                    if a != b {
+                        re.push('-');
+                        re.push_str(&regex::escape(&b.to_string()));
+                    }
+                }
+                re.push(']');
+            }
+            Token::Alternates(alts) => {
+                re.push_str("(?:");
+                for (i, alt) in alts.iter().enumerate() {
+                    if i > 0 {
+                        re.push('|');
+                    }
+                    write_tokens(alt, options, re);
+                }
+                re.push(')');
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(double_star: bool, path_normalize: bool) -> GlobOptions {
+        GlobOptions { double_star, path_normalize, allow_newline: true }
+    }
+
+    #[test]
+    fn relay_cases() {
+        assert!(glob_match("hello.py", "*.py", opts(false, false)));
+        assert!(!glob_match("hello.py", "*.js", opts(false, false)));
+        assert!(glob_match("foo/hello.py", "*.py", opts(false, false)));
+        assert!(!glob_match("foo/hello.py", "*.py", opts(true, false)));
+        assert!(glob_match("foo/hello.py", "**/*.py", opts(true, false)));
+        assert!(!glob_match("foo/hello.PY", "**/*.py", opts(true, false)));
+        assert!(glob_match("foo\\hello\\bar.py", "foo/**/*.py", opts(true, true)));
+        assert!(!glob_match("foo\\hello\\bar.py", "foo/**/*.py", opts(true, false)));
+        assert!(glob_match("1.18.4.2153-2aa83397b", "1.18.[0-4].*", opts(false, false)));
+        assert!(glob_match("foo\nbar", "foo*", opts(false, false)));
+    }
+
+    #[test]
+    fn double_star_only_whole_component() {
+        // `**.app` is two single stars: it cannot cross `/`.
+        let o = opts(true, true);
+        assert!(!glob_match("/applications/myapp.app/contents/macos/myapp", "**.app/contents/**", o));
+        assert!(glob_match("myapp.app/contents/macos/myapp", "**.app/contents/**", o));
+        assert!(glob_match("/usr/lib/x.so", "/usr/lib/**", o));
+        assert!(glob_match("/a/site-packages/b.py", "**/site-packages/**", o));
+        assert!(glob_match("site-packages/b.py", "**/site-packages/**", o));
+        assert!(glob_match("c:/windows/system32/x.dll", "c:/windows/**", o));
+        assert!(glob_match("anything/at/all", "**", o));
+        assert!(glob_match("x/https://unpkg.com/a/b.js", "**https://unpkg.com/**", opts(false, true)));
+    }
+
+    #[test]
+    fn classes_alternates_escapes() {
+        let o = opts(false, false);
+        assert!(glob_match("[KSCrash foo]", "?[[]KSCrash*", o) || glob_match("-[KSCrash foo]", "?[[]KSCrash*", o));
+        assert!(glob_match("-[KSCrash foo]", "?[[]KSCrash*", o));
+        assert!(glob_match("a::{dtor}", "*::\\{dtor\\}", o));
+        assert!(glob_match("b", "{a,b}", o));
+        assert!(!glob_match("c", "{a,b}", o));
+        assert!(glob_match("x", "[!a]", o));
+        assert!(!glob_match("a", "[!a]", o));
+        assert!(!glob_match("a", "[unclosed", o));
+    }
+}

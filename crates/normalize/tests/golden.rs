@@ -1,0 +1,117 @@
+//! Golden tests against real Sentry 23.7.1 output (`tests/data/grouping/`, see
+//! `tests/grouping/README.md`): every corpus event must get Sentry's hashes, and the same
+//! type, title, culprit, location, metadata and fingerprint.
+
+use sentry_sls_normalize::{normalize, Options};
+use serde_json::Value;
+use std::fmt::Write as _;
+
+const RECEIVED: f64 = 1_689_336_000.0;
+
+fn load(name: &str) -> Value {
+    let path = format!("{}/../../tests/data/grouping/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn options() -> Options {
+    Options::new(1, RECEIVED)
+}
+
+/// Finds the first difference between two component trees, for readable failures.
+fn first_diff(path: &str, a: &Value, b: &Value, out: &mut String) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in y {
+                let av = x.get(k).unwrap_or(&Value::Null);
+                if first_diff(&format!("{path}.{k}"), av, v, out) {
+                    return true;
+                }
+            }
+            false
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            if x.len() != y.len() {
+                let _ = write!(out, "{path}: len {} != expected {}", x.len(), y.len());
+                return true;
+            }
+            x.iter().zip(y).enumerate().any(|(i, (p, q))| first_diff(&format!("{path}[{i}]"), p, q, out))
+        }
+        _ if a != b => {
+            let _ = write!(out, "{path}: got {a} expected {b}");
+            true
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn hashes_and_metadata_match_sentry() {
+    let corpus = load("corpus.json");
+    let expected = load("expected.json");
+    let corpus = corpus.as_array().expect("corpus list");
+    let expected = expected["events"].as_array().expect("expected events");
+    assert_eq!(corpus.len(), expected.len());
+
+    let mut hash_failures = Vec::new();
+    let mut meta_failures = Vec::new();
+    for (entry, exp) in corpus.iter().zip(expected) {
+        let name = entry["name"].as_str().unwrap_or("?");
+        let n = match normalize(entry["event"].clone(), &options()) {
+            Ok(n) => n,
+            Err(e) => {
+                hash_failures.push(format!("{name}: error {e}"));
+                continue;
+            }
+        };
+        let exp_hashes: Vec<String> = serde_json::from_value(exp["hashes"].clone()).unwrap_or_default();
+        if n.hashes != exp_hashes || n.primary_variant != exp["primary_variant"].as_str().unwrap_or("") {
+            let mut detail = String::new();
+            let g = sentry_sls_normalize::grouping_variants(&n.event);
+            for (vname, v) in &g.variants {
+                if let Some(ev) = exp["variants"].get(vname) {
+                    let mut d = String::new();
+                    if first_diff(vname, &v.as_dict(), ev, &mut d) {
+                        let _ = write!(detail, "\n      {d}");
+                    }
+                } else {
+                    let _ = write!(detail, "\n      extra variant {vname}");
+                }
+            }
+            hash_failures.push(format!(
+                "{name}: hashes {:?} ({}) expected {:?} ({}){detail}",
+                n.hashes, n.primary_variant, exp_hashes, exp["primary_variant"]
+            ));
+        }
+        let exp_fp: Vec<String> = serde_json::from_value(exp["fingerprint"].clone()).unwrap_or_default();
+        let checks = [
+            ("type", Value::from(n.event_type.clone()), exp["type"].clone()),
+            ("title", Value::from(n.title.clone()), exp["title"].clone()),
+            ("culprit", Value::from(n.culprit.clone()), exp["culprit"].clone()),
+            ("location", serde_json::json!(n.location), exp["location"].clone()),
+            ("metadata", Value::Object(n.metadata.clone()), exp["metadata"].clone()),
+            ("fingerprint", serde_json::json!(n.fingerprint), serde_json::json!(exp_fp)),
+        ];
+        for (field, got, want) in checks {
+            if got != want {
+                let g = got.to_string();
+                let w = want.to_string();
+                meta_failures.push(format!("{name}: {field} {} != expected {}", &g[..g.len().min(300)], &w[..w.len().min(300)]));
+            }
+        }
+    }
+    let total = corpus.len();
+    eprintln!(
+        "hashes: {}/{total} match; title/culprit/location/metadata/fingerprint: {} mismatches",
+        total - hash_failures.len(),
+        meta_failures.len()
+    );
+    assert!(
+        hash_failures.is_empty() && meta_failures.is_empty(),
+        "{} hash mismatches:\n  {}\n{} field mismatches:\n  {}",
+        hash_failures.len(),
+        hash_failures.join("\n  "),
+        meta_failures.len(),
+        meta_failures.join("\n  ")
+    );
+}
