@@ -16,6 +16,18 @@ const VALID_PLATFORMS: [&str; 19] = [
 /// The most frames Relay keeps per stack trace (the newest ones).
 const MAX_FRAMES: usize = 250;
 
+/// Relay's `max_chars = "symbol"` (exception types, function names).
+const MAX_SYMBOL_CHARS: usize = 256;
+
+/// Relay's string trimming: over `max` characters keeps `max - 3` and appends `...`.
+fn trim_chars(s: &mut String, max: usize) {
+    if s.chars().count() > max {
+        let mut out: String = s.chars().take(max - 3).collect();
+        out.push_str("...");
+        *s = out;
+    }
+}
+
 /// Deepest nesting Relay accepts before it gives up on a value.
 const MAX_DEPTH: usize = 64;
 
@@ -384,6 +396,9 @@ fn normalize_exception(exc: &mut Value) {
     };
     keep_string(obj, "type");
     keep_string(obj, "module");
+    if let Some(Value::String(ty)) = obj.get_mut("type") {
+        trim_chars(ty, MAX_SYMBOL_CHARS);
+    }
     match obj.get("value").and_then(lenient_string) {
         Some(v) => obj.insert("value".into(), Value::String(v)),
         None => obj.remove("value"),
