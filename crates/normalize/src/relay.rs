@@ -461,6 +461,9 @@ fn normalize_threads(event: &mut Map<String, Value>) {
         },
         _ => return,
     };
+    if values.is_empty() {
+        return;
+    }
     for t in values.iter_mut() {
         let Some(obj) = t.as_object_mut() else {
             *t = Value::Null;

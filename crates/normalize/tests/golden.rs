@@ -115,3 +115,33 @@ fn hashes_and_metadata_match_sentry() {
         meta_failures.join("\n  ")
     );
 }
+
+/// The full grouping-info trees (components, hints, descriptions) of every variant.
+#[test]
+fn variant_trees_match_sentry() {
+    let corpus = load("corpus.json");
+    let expected = load("expected.json");
+    let mut failures = Vec::new();
+    for (entry, exp) in corpus.as_array().into_iter().flatten().zip(expected["events"].as_array().into_iter().flatten()) {
+        let name = entry["name"].as_str().unwrap_or("?");
+        let Ok(n) = normalize(entry["event"].clone(), &options()) else { continue };
+        let g = sentry_sls_normalize::grouping_variants(&n.event);
+        let exp_variants = exp["variants"].as_object().cloned().unwrap_or_default();
+        let names: Vec<&String> = g.variants.iter().map(|(k, _)| k).collect();
+        let mut exp_names: Vec<&String> = exp_variants.keys().collect();
+        let mut got_names = names.clone();
+        got_names.sort();
+        exp_names.sort();
+        if got_names != exp_names {
+            failures.push(format!("{name}: variants {got_names:?} expected {exp_names:?}"));
+            continue;
+        }
+        for (vname, v) in &g.variants {
+            let mut d = String::new();
+            if first_diff(vname, &v.as_dict(), &exp_variants[vname.as_str()], &mut d) {
+                failures.push(format!("{name}: {d}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} variant tree mismatches:\n  {}", failures.len(), failures.join("\n  "));
+}
