@@ -593,6 +593,107 @@ fn normalize_breadcrumbs(event: &mut Map<String, Value>) {
     event.insert("breadcrumbs".into(), json!({ "values": values }));
 }
 
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(q: &str) -> Vec<Value> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            json!([percent_decode(k), percent_decode(v)])
+        })
+        .collect()
+}
+
+/// `Content-Type` style header names, as Relay stores them.
+fn header_name(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut c = part.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<String>>()
+        .join("-")
+}
+
+fn normalize_request(event: &mut Map<String, Value>) {
+    let Some(Value::Object(req)) = event.get_mut("request") else {
+        event.remove("request");
+        return;
+    };
+    let pairs = |v: Value| -> Vec<Value> {
+        match v {
+            Value::Object(o) => o.into_iter().filter_map(|(k, v)| Some(json!([k, tag_value(&v)?]))).collect(),
+            Value::Array(a) => a
+                .into_iter()
+                .filter_map(|p| match p.as_array().map(Vec::as_slice) {
+                    Some([k, v]) => Some(json!([k.as_str()?, tag_value(v)?])),
+                    _ => None,
+                })
+                .collect(),
+            Value::String(q) => parse_query(q.trim_start_matches('?')),
+            _ => Vec::new(),
+        }
+    };
+    if let Some(h) = req.remove("headers") {
+        let headers: Vec<Value> = pairs(h)
+            .into_iter()
+            .map(|p| json!([header_name(p[0].as_str().unwrap_or("")), p[1]]))
+            .collect();
+        req.insert("headers".into(), Value::Array(headers));
+    }
+    if let Some(q) = req.remove("query_string") {
+        req.insert("query_string".into(), Value::Array(pairs(q)));
+    }
+    if let Some(url) = req.get("url").and_then(Value::as_str).map(str::to_string) {
+        let (rest, fragment) = match url.split_once('#') {
+            Some((r, f)) => (r.to_string(), Some(f.to_string())),
+            None => (url.clone(), None),
+        };
+        let (base, query) = match rest.split_once('?') {
+            Some((b, q)) => (b.to_string(), Some(q.to_string())),
+            None => (rest, None),
+        };
+        req.insert("url".into(), Value::String(base));
+        if let Some(q) = query {
+            if !req.contains_key("query_string") {
+                req.insert("query_string".into(), Value::Array(parse_query(&q)));
+            }
+        }
+        if let Some(f) = fragment {
+            req.entry("fragment").or_insert(Value::String(f));
+        }
+    }
+    if let Some(Value::String(m)) = req.get_mut("method") {
+        *m = m.to_uppercase();
+    }
+}
+
 /// Runs the normalisation. Errors only on payloads that are not a JSON object.
 pub fn normalize(raw: Value, options: &Options) -> Result<Map<String, Value>, crate::NormalizeError> {
     if depth(&raw) > MAX_DEPTH {
@@ -671,6 +772,7 @@ pub fn normalize(raw: Value, options: &Options) -> Result<Map<String, Value>, cr
     normalize_tags(&mut event);
     normalize_contexts(&mut event);
     normalize_breadcrumbs(&mut event);
+    normalize_request(&mut event);
     if let Some(ip) = &options.client_ip {
         if let Some(user) = event.get_mut("user").and_then(Value::as_object_mut) {
             if user.get("ip_address").and_then(Value::as_str) == Some("{{auto}}") {

@@ -145,3 +145,92 @@ fn variant_trees_match_sentry() {
     }
     assert!(failures.is_empty(), "{} variant tree mismatches:\n  {}", failures.len(), failures.join("\n  "));
 }
+
+/// Collects every differing path between two JSON values.
+fn all_diffs(path: &str, got: &Value, want: &Value, out: &mut Vec<String>) {
+    match (got, want) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in y {
+                match x.get(k) {
+                    Some(g) => all_diffs(&format!("{path}.{k}"), g, v, out),
+                    None => out.push(format!("{path}.{k}: missing (expected {})", short(v))),
+                }
+            }
+            for k in x.keys().filter(|k| !y.contains_key(*k)) {
+                out.push(format!("{path}.{k}: unexpected {}", short(&x[k])));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (g, w)) in x.iter().zip(y).enumerate() {
+                all_diffs(&format!("{path}[{i}]"), g, w, out);
+            }
+        }
+        _ if !json_eq(got, want) => out.push(format!("{path}: got {} expected {}", short(got), short(want))),
+        _ => {}
+    }
+}
+
+/// Equality that treats `1689336000` and `1689336000.0` alike.
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    s.chars().take(160).collect()
+}
+
+/// Body paths not compared, and why:
+/// - `contexts.browser`, `contexts.os` derived from a `User-Agent` header: Relay parses user
+///   agents with the uap-core regex database, which this crate does not embed; SDK-sent
+///   contexts are compared.
+/// - `tags` entries `browser`, `browser.name`, `os`, `os.name` that come from those derived
+///   contexts, for the same reason.
+const NOT_COMPARED: [&str; 2] = ["contexts.browser", "contexts.client_os"];
+
+fn ua_derived(path: &str, sample: &Value) -> bool {
+    let has_ua = sample["request"]["headers"].as_array().is_some_and(|h| {
+        h.iter().any(|p| p[0].as_str().is_some_and(|k| k.eq_ignore_ascii_case("user-agent")))
+    });
+    has_ua && (path.starts_with(".contexts") || path.starts_with(".tags"))
+        || NOT_COMPARED.iter().any(|p| path.starts_with(&format!(".{p}")))
+}
+
+/// The full processed bodies of the 22 samples Sentry wrote.
+#[test]
+fn normalized_bodies_match_sentry() {
+    let corpus = load("corpus.json");
+    let samples = load("normalized_samples.json");
+    let by_name: std::collections::HashMap<&str, &Value> = corpus
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some((e["name"].as_str()?, &e["event"])))
+        .collect();
+    let mut failures = Vec::new();
+    for sample in samples["events"].as_array().into_iter().flatten() {
+        let name = sample["name"].as_str().unwrap_or("?");
+        let want = &sample["normalized"];
+        let Some(raw) = by_name.get(name) else {
+            failures.push(format!("{name}: not in corpus"));
+            continue;
+        };
+        let got = match normalize((*raw).clone(), &options()) {
+            Ok(n) => Value::Object(n.event),
+            Err(e) => {
+                failures.push(format!("{name}: error {e}"));
+                continue;
+            }
+        };
+        let mut diffs = Vec::new();
+        all_diffs("", &got, want, &mut diffs);
+        diffs.retain(|d| !ua_derived(d.split(':').next().unwrap_or(""), want));
+        for d in diffs {
+            failures.push(format!("{name}: {d}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} body differences:\n  {}", failures.len(), failures.join("\n  "));
+}
