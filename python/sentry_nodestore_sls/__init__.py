@@ -1,0 +1,1 @@
+"""sentry_nodestore_sls.SLSNodeStorage: Sentry's nodestore on sentry-sls (issue 5; placeholder)."""
