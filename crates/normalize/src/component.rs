@@ -143,7 +143,8 @@ impl Component {
 
     /// Whether a contributing `id` component exists below, through contributing nodes only.
     pub fn has_contributing(&self, id: &str) -> bool {
-        self.children().any(|c| c.contributes() && (c.id == id || c.has_contributing(id)))
+        self.children()
+            .any(|c| c.contributes() && (c.id == id || c.has_contributing(id)))
     }
 
     /// The contributing leaves, flattened in tree order.
@@ -167,7 +168,8 @@ impl Component {
 
     /// The md5 of the contributing leaves, or `None` when the component does not contribute.
     pub fn hash(&self) -> Option<String> {
-        self.contributes().then(|| hash_from_values(self.iter_values()))
+        self.contributes()
+            .then(|| hash_from_values(self.iter_values()))
     }
 
     /// The human name of major components (`KNOWN_MAJOR_COMPONENT_NAMES`).
@@ -188,7 +190,11 @@ impl Component {
     /// The variant description the UI shows, e.g. `in-app exception stack-trace`.
     pub fn description(&self) -> String {
         let mut items: Vec<Vec<&'static str>> = Vec::new();
-        fn walk(c: &Component, stack: &mut Vec<Option<&'static str>>, items: &mut Vec<Vec<&'static str>>) {
+        fn walk(
+            c: &Component,
+            stack: &mut Vec<Option<&'static str>>,
+            items: &mut Vec<Vec<&'static str>>,
+        ) {
             stack.push(c.name());
             for child in c.children().filter(|c| c.contributes()) {
                 walk(child, stack, items);
@@ -230,7 +236,10 @@ mod tests {
 
     #[test]
     fn hashing() {
-        assert_eq!(hash_from_values(Vec::<String>::new()), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            hash_from_values(Vec::<String>::new()),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
         let mut frame = Component::with_children(
             "frame",
             vec![

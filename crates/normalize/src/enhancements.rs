@@ -113,13 +113,29 @@ impl FrameMatch {
             _ => pattern.to_string(),
         };
         let options = match key {
-            MatchKey::Path | MatchKey::Package => {
-                GlobOptions { double_star: true, path_normalize: true, allow_newline: true }
-            }
-            _ => GlobOptions { double_star: false, path_normalize: false, allow_newline: true },
+            MatchKey::Path | MatchKey::Package => GlobOptions {
+                double_star: true,
+                path_normalize: true,
+                allow_newline: true,
+            },
+            _ => GlobOptions {
+                double_star: false,
+                path_normalize: false,
+                allow_newline: true,
+            },
         };
-        let app_ref = if key == MatchKey::App { rule_bool(&pattern) } else { None };
-        FrameMatch { glob: Glob::new(&pattern, options), key, pattern, negated, app_ref }
+        let app_ref = if key == MatchKey::App {
+            rule_bool(&pattern)
+        } else {
+            None
+        };
+        FrameMatch {
+            glob: Glob::new(&pattern, options),
+            key,
+            pattern,
+            negated,
+            app_ref,
+        }
     }
 
     /// `key:pattern`, quoted when the pattern has whitespace (as in Sentry's hints).
@@ -139,7 +155,11 @@ impl FrameMatch {
     fn positive(&self, frame: &MatchFrame, exc: Option<&ExceptionData>) -> bool {
         match self.key {
             MatchKey::Path | MatchKey::Package => {
-                let value = if self.key == MatchKey::Path { &frame.path } else { &frame.package };
+                let value = if self.key == MatchKey::Path {
+                    &frame.path
+                } else {
+                    &frame.package
+                };
                 let Some(value) = value else { return false };
                 self.glob.is_match(value)
                     || (!value.starts_with('/') && self.glob.is_match(&format!("/{value}")))
@@ -263,8 +283,14 @@ impl Action {
 
     fn slice(&self, idx: usize, len: usize) -> std::ops::Range<usize> {
         match self {
-            Action::Flag { range: Some(Range::Down), .. } => 0..idx,
-            Action::Flag { range: Some(Range::Up), .. } => (idx + 1).min(len)..len,
+            Action::Flag {
+                range: Some(Range::Down),
+                ..
+            } => 0..idx,
+            Action::Flag {
+                range: Some(Range::Up),
+                ..
+            } => (idx + 1).min(len)..len,
             _ => idx..idx + 1,
         }
     }
@@ -284,7 +310,10 @@ impl std::fmt::Display for Action {
             Action::Var { var, value } => {
                 // Python stores parsed values: ints print as ints, invert-stacktrace as a bool.
                 let shown = match *var {
-                    "max-frames" | "min-frames" => value.parse::<i64>().map(|v| v.to_string()).unwrap_or_default(),
+                    "max-frames" | "min-frames" => value
+                        .parse::<i64>()
+                        .map(|v| v.to_string())
+                        .unwrap_or_default(),
                     "invert-stacktrace" => match rule_bool(value) {
                         Some(true) => "True".into(),
                         Some(false) => "False".into(),
@@ -308,7 +337,12 @@ pub struct Rule {
 impl Rule {
     /// The text Sentry shows in hints: matchers, then actions.
     pub fn description(&self) -> String {
-        let mut rv = self.matchers.iter().map(Matcher::description).collect::<Vec<_>>().join(" ");
+        let mut rv = self
+            .matchers
+            .iter()
+            .map(Matcher::description)
+            .collect::<Vec<_>>()
+            .join(" ");
         for a in &self.actions {
             rv.push(' ');
             rv.push_str(&a.to_string());
@@ -329,14 +363,20 @@ impl Rule {
         }
         (0..frames.len())
             .filter(|&idx| {
-                self.matchers.iter().filter(|m| !m.is_exception()).all(|m| m.matches(frames, idx, exc))
+                self.matchers
+                    .iter()
+                    .filter(|m| !m.is_exception())
+                    .all(|m| m.matches(frames, idx, exc))
             })
             .collect()
     }
 
     fn subset(&self, keep: impl Fn(&Action) -> bool) -> Option<Rule> {
         let actions: Vec<Action> = self.actions.iter().filter(|a| keep(a)).cloned().collect();
-        (!actions.is_empty()).then(|| Rule { matchers: self.matchers.clone(), actions })
+        (!actions.is_empty()).then(|| Rule {
+            matchers: self.matchers.clone(),
+            actions,
+        })
     }
 }
 
@@ -372,7 +412,10 @@ fn nonempty<'a>(frame: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 }
 
 /// `get_function_name_for_frame`: the function, trimmed unless a raw function is present.
-pub fn function_name_for_frame(frame: &Map<String, Value>, platform: Option<&str>) -> Option<String> {
+pub fn function_name_for_frame(
+    frame: &Map<String, Value>,
+    platform: Option<&str>,
+) -> Option<String> {
     if nonempty(frame, "raw_function").is_some() {
         return str_field(frame, "function").map(str::to_string);
     }
@@ -397,7 +440,10 @@ impl MatchFrame {
             function: function_name_for_frame(frame, platform)
                 .filter(|f| !f.is_empty())
                 .unwrap_or_else(|| "<unknown>".to_string()),
-            in_app: frame.get("in_app").and_then(Value::as_bool).unwrap_or(false),
+            in_app: frame
+                .get("in_app")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             module: str_field(frame, "module").map(str::to_string),
             package: str_field(frame, "package").map(str::to_lowercase),
             path: nonempty(frame, "abs_path")
@@ -458,13 +504,26 @@ impl Enhancements {
     pub fn parse(text: &str) -> Result<Enhancements, ParseError> {
         let mut rules = Vec::new();
         for (i, line) in text.split(['\n', '\r']).enumerate() {
-            if let Some(rule) = parse_line(line).map_err(|message| ParseError { line: i + 1, message })? {
+            if let Some(rule) = parse_line(line).map_err(|message| ParseError {
+                line: i + 1,
+                message,
+            })? {
                 rules.push(rule);
             }
         }
-        let modifier_rules = rules.iter().filter_map(|r| r.subset(Action::is_modifier)).collect();
-        let updater_rules = rules.iter().filter_map(|r| r.subset(Action::is_updater)).collect();
-        Ok(Enhancements { modifier_rules, updater_rules, rules })
+        let modifier_rules = rules
+            .iter()
+            .filter_map(|r| r.subset(Action::is_modifier))
+            .collect();
+        let updater_rules = rules
+            .iter()
+            .filter_map(|r| r.subset(Action::is_updater))
+            .collect();
+        Ok(Enhancements {
+            modifier_rules,
+            updater_rules,
+            rules,
+        })
     }
 
     /// All rules in order.
@@ -479,7 +538,10 @@ impl Enhancements {
         platform: Option<&str>,
         exc: Option<&ExceptionData>,
     ) {
-        let mut match_frames: Vec<MatchFrame> = frames.iter().map(|f| MatchFrame::new(f, platform)).collect();
+        let mut match_frames: Vec<MatchFrame> = frames
+            .iter()
+            .map(|f| MatchFrame::new(f, platform))
+            .collect();
         for rule in &self.modifier_rules {
             let matched = rule.matching_frames(&match_frames, exc);
             for idx in matched {
@@ -517,7 +579,10 @@ impl Enhancements {
         platform: Option<&str>,
         exc: Option<&ExceptionData>,
     ) -> Component {
-        let match_frames: Vec<MatchFrame> = frames.iter().map(|f| MatchFrame::new(f, platform)).collect();
+        let match_frames: Vec<MatchFrame> = frames
+            .iter()
+            .map(|f| MatchFrame::new(f, platform))
+            .collect();
         let mut state = StacktraceState::default();
         for rule in &self.updater_rules {
             let matched = rule.matching_frames(&match_frames, exc);
@@ -530,7 +595,8 @@ impl Enhancements {
                     match action {
                         Action::Flag { key, flag, .. } => {
                             for i in action.slice(idx, components.len()) {
-                                let (Some(c), Some(frame)) = (components.get_mut(i), frames.get(i)) else {
+                                let (Some(c), Some(frame)) = (components.get_mut(i), frames.get(i))
+                                else {
                                     continue;
                                 };
                                 update_component(c, frame, key, *flag, &rule_hint);
@@ -562,9 +628,16 @@ impl Enhancements {
                 let hint = format!(
                     "ignored because only {} {} considered",
                     max_frames,
-                    if max_frames != 1 { "frames are" } else { "frame is" }
+                    if max_frames != 1 {
+                        "frames are"
+                    } else {
+                        "frame is"
+                    }
                 );
-                c.set_contributes(false, Some(StacktraceState::hint(&state.max_frames.1, hint)));
+                c.set_contributes(
+                    false,
+                    Some(StacktraceState::hint(&state.max_frames.1, hint)),
+                );
             }
         }
         let mut stacktrace = Component::with_children("stacktrace", components);
@@ -577,14 +650,23 @@ impl Enhancements {
                     total,
                     if total != 1 { "s" } else { "" }
                 );
-                stacktrace.set_contributes(false, Some(StacktraceState::hint(&state.min_frames.1, hint)));
+                stacktrace.set_contributes(
+                    false,
+                    Some(StacktraceState::hint(&state.min_frames.1, hint)),
+                );
             }
         }
         stacktrace
     }
 }
 
-fn update_component(c: &mut Component, frame: &Map<String, Value>, key: &str, flag: bool, rule_hint: &str) {
+fn update_component(
+    c: &mut Component,
+    frame: &Map<String, Value>,
+    key: &str,
+    flag: bool,
+    rule_hint: &str,
+) {
     match key {
         "group" if Some(flag) != c.contributes_raw() => {
             let verb = if flag { "un-ignored" } else { "ignored" };
@@ -592,7 +674,10 @@ fn update_component(c: &mut Component, frame: &Map<String, Value>, key: &str, fl
         }
         "group" => {}
         "app" => {
-            let orig = frame.get("data").and_then(Value::as_object).and_then(|d| d.get("orig_in_app"));
+            let orig = frame
+                .get("data")
+                .and_then(Value::as_object)
+                .and_then(|d| d.get("orig_in_app"));
             let changed = match orig.filter(|v| !v.is_null()) {
                 Some(orig) => {
                     let orig = match orig.as_i64() {
@@ -777,7 +862,10 @@ impl<'a> LineParser<'a> {
                 if matches!(var, "max-frames" | "min-frames") && value.parse::<i64>().is_err() {
                     return Err(format!("invalid value '{value}' for '{var}'"));
                 }
-                return Ok(Some(Action::Var { var, value: value.to_string() }));
+                return Ok(Some(Action::Var {
+                    var,
+                    value: value.to_string(),
+                }));
             }
         }
         self.pos = start;
@@ -852,9 +940,12 @@ mod tests {
         assert!(e.rules().len() > 250, "{}", e.rules().len());
         let descs: Vec<String> = e.rules().iter().map(Rule::description).collect();
         assert!(descs.contains(&"path:**/site-packages/** -app".to_string()));
-        assert!(descs.contains(&"family:native function:__cxa_throw ^-group -group ^-app -app".to_string()));
+        assert!(descs
+            .contains(&"family:native function:__cxa_throw ^-group -group ^-app -app".to_string()));
         assert!(descs.contains(&"[ category:gl ] | category:gl category=internals".to_string()));
-        assert!(descs.contains(&"category:driver | [ category:driver ] category=internals".to_string()));
+        assert!(
+            descs.contains(&"category:driver | [ category:driver ] category=internals".to_string())
+        );
         assert!(descs.contains(&"family:native function:-\\[NSISEngine* category=ui".to_string()));
         assert!(descs.contains(&"family:native package:c:/windows/** category=system".to_string()));
         assert!(descs.contains(&"mechanism:ANR invert-stacktrace=True".to_string()));
@@ -871,7 +962,10 @@ mod tests {
 
     #[test]
     fn modifies_in_app() {
-        let e = Enhancements::parse("path:**/site-packages/** -app\nfamily:native function:abort category=throw").unwrap();
+        let e = Enhancements::parse(
+            "path:**/site-packages/** -app\nfamily:native function:abort category=throw",
+        )
+        .unwrap();
         let mut a = serde_json::json!({"abs_path": "/x/site-packages/y.py", "in_app": true});
         let mut b = serde_json::json!({"function": "abort", "platform": "native"});
         {

@@ -1,7 +1,6 @@
 //! Fingerprint variables (`{{ default }}`, `{{ type }}`, `{{ tags.x }}`, ...) and their
 //! values (`sentry.grouping.utils`).
 
-use crate::enhancements::function_name_for_frame;
 use regex::Regex;
 use serde_json::{Map, Value};
 use std::sync::LazyLock;
@@ -13,7 +12,9 @@ static VAR: LazyLock<Regex> = LazyLock::new(|| {
 
 /// The variable name of a `{{ var }}` entry.
 pub fn parse_var(value: &str) -> Option<&str> {
-    VAR.captures(value).and_then(|c| c.get(1)).map(|m| m.as_str())
+    VAR.captures(value)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str())
 }
 
 /// Whether the entry is `{{ default }}` (any spacing).
@@ -49,24 +50,34 @@ fn truthy_str(v: Option<&Value>) -> Option<String> {
 
 /// `get_crash_frame_from_event_data`: the last in-app frame passing `filter` of the top
 /// stack trace, else the last frame passing it.
-pub fn crash_frame<'a>(data: &'a Value, filter: &dyn Fn(&Map<String, Value>) -> bool) -> Option<&'a Map<String, Value>> {
+pub fn crash_frame<'a>(
+    data: &'a Value,
+    filter: &dyn Fn(&Map<String, Value>) -> bool,
+) -> Option<&'a Map<String, Value>> {
     let nonempty = |v: Option<&'a Value>| v.and_then(Value::as_array).filter(|a| !a.is_empty());
-    let frames = nonempty(path(data, &["exception", "values", "-1", "stacktrace", "frames"]))
-        .or_else(|| nonempty(path(data, &["stacktrace", "frames"])))
-        .or_else(|| {
-            let threads = path(data, &["threads", "values"])?.as_array()?;
-            if threads.len() == 1 {
-                path(&threads[0], &["stacktrace", "frames"])?.as_array()
-            } else {
-                None
-            }
-        })?;
+    let frames = nonempty(path(
+        data,
+        &["exception", "values", "-1", "stacktrace", "frames"],
+    ))
+    .or_else(|| nonempty(path(data, &["stacktrace", "frames"])))
+    .or_else(|| {
+        let threads = path(data, &["threads", "values"])?.as_array()?;
+        if threads.len() == 1 {
+            path(&threads[0], &["stacktrace", "frames"])?.as_array()
+        } else {
+            None
+        }
+    })?;
     let mut default = None;
     for frame in frames.iter().rev().filter_map(Value::as_object) {
         if !filter(frame) {
             continue;
         }
-        if frame.get("in_app").and_then(Value::as_bool).unwrap_or(false) {
+        if frame
+            .get("in_app")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
             return Some(frame);
         }
         if default.is_none() {
@@ -83,18 +94,20 @@ pub fn variable_value(var: &str, data: &Value) -> Option<String> {
         crash_frame(data, &any).and_then(|f| truthy_str(f.get(key)))
     };
     Some(match var {
-        "transaction" => truthy_str(path(data, &["transaction"])).unwrap_or_else(|| "<no-transaction>".into()),
+        "transaction" => {
+            truthy_str(path(data, &["transaction"])).unwrap_or_else(|| "<no-transaction>".into())
+        }
         "message" => truthy_str(path(data, &["logentry", "formatted"]))
             .or_else(|| truthy_str(path(data, &["logentry", "message"])))
             .or_else(|| truthy_str(path(data, &["exception", "values", "-1", "value"])))
             .unwrap_or_else(|| "<no-message>".into()),
-        "type" | "error.type" => {
-            truthy_str(path(data, &["exception", "values", "-1", "type"])).unwrap_or_else(|| "<no-type>".into())
+        "type" | "error.type" => truthy_str(path(data, &["exception", "values", "-1", "type"]))
+            .unwrap_or_else(|| "<no-type>".into()),
+        "value" | "error.value" => truthy_str(path(data, &["exception", "values", "-1", "value"]))
+            .unwrap_or_else(|| "<no-value>".into()),
+        "function" | "stack.function" => {
+            frame_str("function").unwrap_or_else(|| "<no-function>".into())
         }
-        "value" | "error.value" => {
-            truthy_str(path(data, &["exception", "values", "-1", "value"])).unwrap_or_else(|| "<no-value>".into())
-        }
-        "function" | "stack.function" => frame_str("function").unwrap_or_else(|| "<no-function>".into()),
         "path" | "stack.abs_path" => frame_str("abs_path")
             .or_else(|| frame_str("filename"))
             .unwrap_or_else(|| "<no-abs-path>".into()),
@@ -141,11 +154,6 @@ pub fn resolve(values: &[String], data: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Keeps `function_name_for_frame` reachable for callers resolving crash locations.
-pub fn crash_function(frame: &Map<String, Value>, platform: Option<&str>) -> Option<String> {
-    function_name_for_frame(frame, platform)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,10 +169,24 @@ mod tests {
             "tags": [["server_name", "web-1"]]});
         assert_eq!(
             resolve(
-                &["{{ type }}".into(), "{{ function }}".into(), "{{ tags.server_name }}".into(), "{{ tags.x }}".into(), "{{ nope }}".into(), "{{ transaction }}".into()],
+                &[
+                    "{{ type }}".into(),
+                    "{{ function }}".into(),
+                    "{{ tags.server_name }}".into(),
+                    "{{ tags.x }}".into(),
+                    "{{ nope }}".into(),
+                    "{{ transaction }}".into()
+                ],
                 &data
             ),
-            vec!["E", "a", "web-1", "<no-value-for-tag-x>", "{{ nope }}", "<no-transaction>"]
+            vec![
+                "E",
+                "a",
+                "web-1",
+                "<no-value-for-tag-x>",
+                "{{ nope }}",
+                "<no-transaction>"
+            ]
         );
     }
 }

@@ -15,9 +15,8 @@ static RUST_HASH: LazyLock<Regex> = LazyLock::new(|| re(r"::h[a-z0-9]{16}$"));
 static GNU_VERSION: LazyLock<Regex> = LazyLock::new(|| re(r"@@?GLIBC_([0-9.]+)$"));
 static CPP_TRAILER: LazyLock<Regex> = LazyLock::new(|| re(r"(\bconst\b|&)$"));
 static RUST_BLANKET: LazyLock<Regex> = LazyLock::new(|| re(r"^([A-Z] as )"));
-static LAMBDA: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?:\{lambda\(.*?\)#\d+\})|(?:\blambda_[a-f0-9]{32}\b)|(?:\$_\d+\b)")
-});
+static LAMBDA: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?:\{lambda\(.*?\)#\d+\})|(?:\blambda_[a-f0-9]{32}\b)|(?:\$_\d+\b)"));
 static LAMBDA_AT_START: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^(?:(?:\{lambda\(.*?\)#\d+\})|(?:\blambda_[a-f0-9]{32}\b)|(?:\$_\d+\b))")
 });
@@ -154,7 +153,9 @@ pub fn trim_native_function_name(function: &str, platform: Option<&str>) -> Stri
         .replace(" -> ", " ⟿ ")
         .replace("`anonymous namespace'", "〔anonymousnamespace〕");
     function = LAMBDA.replace_all(&function, "lambda").into_owned();
-    function = ANON_NAMESPACE.replace_all(&function, "〔anonymousnamespace〕::").into_owned();
+    function = ANON_NAMESPACE
+        .replace_all(&function, "〔anonymousnamespace〕::")
+        .into_owned();
 
     function = replace_enclosed_string(&function, '(', ')', |value, _| {
         let value = value.trim();
@@ -212,10 +213,19 @@ mod tests {
     #[test]
     fn native() {
         let n = Some("native");
-        assert_eq!(t("MyApp::Cache<std::string>::get(int) const", n), "MyApp::Cache<T>::get");
+        assert_eq!(
+            t("MyApp::Cache<std::string>::get(int) const", n),
+            "MyApp::Cache<T>::get"
+        );
         assert_eq!(t("void foo::bar(char const*, int)", n), "foo::bar");
-        assert_eq!(t("std::vector<int>::push_back(int&&)", n), "std::vector<T>::push_back");
-        assert_eq!(t("main::{lambda()#1}::operator()() const", n), "main::lambda::operator()");
+        assert_eq!(
+            t("std::vector<int>::push_back(int&&)", n),
+            "std::vector<T>::push_back"
+        );
+        assert_eq!(
+            t("main::{lambda()#1}::operator()() const", n),
+            "main::lambda::operator()"
+        );
         assert_eq!(t("foo::h0123456789abcdef", n), "foo");
         assert_eq!(t("memcpy@GLIBC_2.14", n), "memcpy");
         assert_eq!(t("_foo@12", n), "_foo");

@@ -62,7 +62,10 @@ enum Token {
     RecursivePrefix,
     RecursiveSuffix,
     RecursiveZeroOrMore,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
     Alternates(Vec<Vec<Token>>),
 }
 
@@ -283,7 +286,11 @@ mod tests {
     use super::*;
 
     fn opts(double_star: bool, path_normalize: bool) -> GlobOptions {
-        GlobOptions { double_star, path_normalize, allow_newline: true }
+        GlobOptions {
+            double_star,
+            path_normalize,
+            allow_newline: true,
+        }
     }
 
     #[test]
@@ -294,9 +301,21 @@ mod tests {
         assert!(!glob_match("foo/hello.py", "*.py", opts(true, false)));
         assert!(glob_match("foo/hello.py", "**/*.py", opts(true, false)));
         assert!(!glob_match("foo/hello.PY", "**/*.py", opts(true, false)));
-        assert!(glob_match("foo\\hello\\bar.py", "foo/**/*.py", opts(true, true)));
-        assert!(!glob_match("foo\\hello\\bar.py", "foo/**/*.py", opts(true, false)));
-        assert!(glob_match("1.18.4.2153-2aa83397b", "1.18.[0-4].*", opts(false, false)));
+        assert!(glob_match(
+            "foo\\hello\\bar.py",
+            "foo/**/*.py",
+            opts(true, true)
+        ));
+        assert!(!glob_match(
+            "foo\\hello\\bar.py",
+            "foo/**/*.py",
+            opts(true, false)
+        ));
+        assert!(glob_match(
+            "1.18.4.2153-2aa83397b",
+            "1.18.[0-4].*",
+            opts(false, false)
+        ));
         assert!(glob_match("foo\nbar", "foo*", opts(false, false)));
     }
 
@@ -304,20 +323,39 @@ mod tests {
     fn double_star_only_whole_component() {
         // `**.app` is two single stars: it cannot cross `/`.
         let o = opts(true, true);
-        assert!(!glob_match("/applications/myapp.app/contents/macos/myapp", "**.app/contents/**", o));
-        assert!(glob_match("myapp.app/contents/macos/myapp", "**.app/contents/**", o));
+        assert!(!glob_match(
+            "/applications/myapp.app/contents/macos/myapp",
+            "**.app/contents/**",
+            o
+        ));
+        assert!(glob_match(
+            "myapp.app/contents/macos/myapp",
+            "**.app/contents/**",
+            o
+        ));
         assert!(glob_match("/usr/lib/x.so", "/usr/lib/**", o));
-        assert!(glob_match("/a/site-packages/b.py", "**/site-packages/**", o));
+        assert!(glob_match(
+            "/a/site-packages/b.py",
+            "**/site-packages/**",
+            o
+        ));
         assert!(glob_match("site-packages/b.py", "**/site-packages/**", o));
         assert!(glob_match("c:/windows/system32/x.dll", "c:/windows/**", o));
         assert!(glob_match("anything/at/all", "**", o));
-        assert!(glob_match("x/https://unpkg.com/a/b.js", "**https://unpkg.com/**", opts(false, true)));
+        assert!(glob_match(
+            "x/https://unpkg.com/a/b.js",
+            "**https://unpkg.com/**",
+            opts(false, true)
+        ));
     }
 
     #[test]
     fn classes_alternates_escapes() {
         let o = opts(false, false);
-        assert!(glob_match("[KSCrash foo]", "?[[]KSCrash*", o) || glob_match("-[KSCrash foo]", "?[[]KSCrash*", o));
+        assert!(
+            glob_match("[KSCrash foo]", "?[[]KSCrash*", o)
+                || glob_match("-[KSCrash foo]", "?[[]KSCrash*", o)
+        );
         assert!(glob_match("-[KSCrash foo]", "?[[]KSCrash*", o));
         assert!(glob_match("a::{dtor}", "*::\\{dtor\\}", o));
         assert!(glob_match("b", "{a,b}", o));

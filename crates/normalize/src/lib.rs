@@ -42,7 +42,13 @@ pub struct Options {
 impl Options {
     /// Relay's defaults: 30 days into the past, 60 seconds into the future.
     pub fn new(project_id: u64, received: f64) -> Options {
-        Options { project_id, received, client_ip: None, max_past_secs: 30 * 24 * 3600, max_future_secs: 60 }
+        Options {
+            project_id,
+            received,
+            client_ip: None,
+            max_past_secs: 30 * 24 * 3600,
+            max_future_secs: 60,
+        }
     }
 }
 
@@ -83,7 +89,9 @@ pub enum NormalizeError {
 /// Calls `f` with the frame list of every stack trace Sentry normalises for grouping.
 fn for_each_frame_list(event: &mut Map<String, Value>, mut f: impl FnMut(&mut Vec<Value>)) {
     let mut visit = |container: &mut Value, key: &str| {
-        if let Some(Value::Array(frames)) = container.get_mut(key).and_then(|st| st.get_mut("frames")) {
+        if let Some(Value::Array(frames)) =
+            container.get_mut(key).and_then(|st| st.get_mut("frames"))
+        {
             if frames.iter().any(|fr| !fr.is_null()) {
                 f(frames);
             }
@@ -109,10 +117,14 @@ fn for_each_frame_list(event: &mut Map<String, Value>, mut f: impl FnMut(&mut Ve
 /// `normalize_stacktraces_for_grouping`: trims function names, applies the enhancement
 /// rules' frame modifications and defaults `in_app` to false.
 fn normalize_stacktraces_for_grouping(event: &mut Map<String, Value>, enhancements: &Enhancements) {
-    let platform = event.get("platform").and_then(Value::as_str).map(str::to_string);
+    let platform = event
+        .get("platform")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let platform = platform.as_deref();
     for_each_frame_list(event, |frames| {
-        let mut frames: Vec<&mut Map<String, Value>> = frames.iter_mut().filter_map(Value::as_object_mut).collect();
+        let mut frames: Vec<&mut Map<String, Value>> =
+            frames.iter_mut().filter_map(Value::as_object_mut).collect();
         for frame in frames.iter_mut() {
             update_frame(frame, platform);
         }
@@ -127,7 +139,11 @@ fn normalize_stacktraces_for_grouping(event: &mut Map<String, Value>, enhancemen
 
 /// `_update_frame`: restores an earlier `in_app` and stores trimmed function names.
 fn update_frame(frame: &mut Map<String, Value>, platform: Option<&str>) {
-    let orig = frame.get("data").and_then(|d| d.get("orig_in_app")).filter(|v| !v.is_null()).cloned();
+    let orig = frame
+        .get("data")
+        .and_then(|d| d.get("orig_in_app"))
+        .filter(|v| !v.is_null())
+        .cloned();
     if let Some(orig) = orig {
         let v = match orig.as_i64() {
             Some(-1) => Value::Null,
@@ -139,8 +155,18 @@ fn update_frame(frame: &mut Map<String, Value>, platform: Option<&str>) {
     if frame.get("raw_function").is_some_and(|v| !v.is_null()) {
         return;
     }
-    let Some(raw) = frame.get("function").and_then(Value::as_str).filter(|f| !f.is_empty()) else { return };
-    let frame_platform = frame.get("platform").and_then(Value::as_str).filter(|p| !p.is_empty()).or(platform);
+    let Some(raw) = frame
+        .get("function")
+        .and_then(Value::as_str)
+        .filter(|f| !f.is_empty())
+    else {
+        return;
+    };
+    let frame_platform = frame
+        .get("platform")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .or(platform);
     let trimmed = functions::trim_function_name(raw, frame_platform);
     if trimmed != raw {
         let raw = raw.to_string();
@@ -187,7 +213,11 @@ fn add_interface_tags(event: &mut Map<String, Value>) {
             let mapping: &[(&str, &[&str])] = match ty {
                 "device" => &[("", &["model"]), ("family", &["family"])],
                 "runtime" | "browser" => &[("", &["name", "version"]), ("name", &["name"])],
-                "os" => &[("", &["name", "version"]), ("name", &["name"]), ("rooted", &["rooted"])],
+                "os" => &[
+                    ("", &["name", "version"]),
+                    ("name", &["name"]),
+                    ("rooted", &["rooted"]),
+                ],
                 "gpu" => &[("name", &["name"]), ("vendor", &["vendor_name"])],
                 "monitor" => &[("id", &["id"]), ("slug", &["slug"])],
                 "app" => &[("device", &["device_app_hash"])],
@@ -209,7 +239,11 @@ fn add_interface_tags(event: &mut Map<String, Value>) {
                 if value.is_empty() {
                     continue;
                 }
-                let key = if field.is_empty() { alias.clone() } else { format!("{alias}.{field}") };
+                let key = if field.is_empty() {
+                    alias.clone()
+                } else {
+                    format!("{alias}.{field}")
+                };
                 tags.push((key, value));
             }
         }
@@ -247,7 +281,11 @@ pub fn normalize(raw: Value, options: &Options) -> Result<Normalized, NormalizeE
     // _pull_out_data: top-level attributes duplicated into tags.
     event.entry("tags").or_insert_with(|| json!([]));
     for key in ["level", "logger", "environment", "transaction"] {
-        if let Some(v) = event.get(key).and_then(Value::as_str).filter(|v| key == "level" || !v.is_empty()) {
+        if let Some(v) = event
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|v| key == "level" || !v.is_empty())
+        {
             let v = v.to_string();
             set_tag(&mut event, key, &v);
         }
@@ -263,10 +301,17 @@ pub fn normalize(raw: Value, options: &Options) -> Result<Normalized, NormalizeE
             json!({"enhancements": enhancements::DEFAULT_ENHANCEMENTS_STRING, "id": GROUPING_CONFIG_ID}),
         );
         normalize_stacktraces_for_grouping(&mut event, &DEFAULT_ENHANCEMENTS);
-        let fp = event.get("fingerprint").and_then(Value::as_array).filter(|f| !f.is_empty()).cloned();
+        let fp = event
+            .get("fingerprint")
+            .and_then(Value::as_array)
+            .filter(|f| !f.is_empty())
+            .cloned();
         let fp = fp.unwrap_or_else(|| vec![json!("{{ default }}")]);
         event.insert("fingerprint".into(), Value::Array(fp.clone()));
-        fingerprint = fp.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+        fingerprint = fp
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
         let grouping = variants::group(&event, &DEFAULT_ENHANCEMENTS);
         if let Some(id) = grouping.main_exception_id {
             event.insert("main_exception_id".into(), id);

@@ -8,8 +8,21 @@ use serde_json::{json, Map, Value};
 
 /// Platforms whose titles may show tree labels.
 const TREE_LABEL_PLATFORMS: [&str; 16] = [
-    "cocoa", "objc", "native", "swift", "c", "android", "apple-ios", "cordova", "capacitor",
-    "javascript-cordova", "javascript-capacitor", "react-native", "flutter", "dart-flutter", "unity",
+    "cocoa",
+    "objc",
+    "native",
+    "swift",
+    "c",
+    "android",
+    "apple-ios",
+    "cordova",
+    "capacitor",
+    "javascript-cordova",
+    "javascript-capacitor",
+    "react-native",
+    "flutter",
+    "dart-flutter",
+    "unity",
     "dotnet-xamarin",
 ];
 
@@ -39,7 +52,7 @@ pub fn truncatechars(s: &str, n: usize) -> String {
     }
 }
 
-fn str_at<'a>(v: Option<&'a Value>) -> Option<&'a str> {
+fn str_at(v: Option<&Value>) -> Option<&str> {
     v.and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
@@ -68,19 +81,27 @@ fn crash_location(data: &Map<String, Value>) -> Option<(Option<String>, Option<S
     };
     let frame = crash_frame(&event, &filter)?;
     let platform = data.get("platform").and_then(Value::as_str);
-    let file = str_at(frame.get("filename")).or_else(|| str_at(frame.get("abs_path"))).map(str::to_string);
+    let file = str_at(frame.get("filename"))
+        .or_else(|| str_at(frame.get("abs_path")))
+        .map(str::to_string);
     Some((file, function_name_for_frame(frame, platform)))
 }
 
 fn error_metadata(data: &Map<String, Value>) -> Map<String, Value> {
     let mut rv = Map::new();
-    let Some(exceptions) = data.get("exception").and_then(|e| e.get("values")).and_then(Value::as_array) else {
+    let Some(exceptions) = data
+        .get("exception")
+        .and_then(|e| e.get("values"))
+        .and_then(Value::as_array)
+    else {
         return rv;
     };
     if exceptions.is_empty() {
         return rv;
     }
-    let main_id = data.get("main_exception_id").filter(|v| !v.is_null() && v.as_i64() != Some(0));
+    let main_id = data
+        .get("main_exception_id")
+        .filter(|v| !v.is_null() && v.as_i64() != Some(0));
     let mut exception = main_id.and_then(|id| {
         exceptions
             .iter()
@@ -88,9 +109,14 @@ fn error_metadata(data: &Map<String, Value>) -> Map<String, Value> {
             .find(|e| e.get("mechanism").and_then(|m| m.get("exception_id")) == Some(id))
     });
     if exception.is_none() {
-        exception = exceptions.last().and_then(Value::as_object).filter(|e| !e.is_empty());
+        exception = exceptions
+            .last()
+            .and_then(Value::as_object)
+            .filter(|e| !e.is_empty());
     }
-    let Some(exception) = exception else { return rv };
+    let Some(exception) = exception else {
+        return rv;
+    };
     let loc = crash_location(data);
     let value = exception.get("value").and_then(Value::as_str).unwrap_or("");
     rv.insert("value".into(), json!(truncatechars(value, 1024)));
@@ -114,12 +140,18 @@ fn error_metadata(data: &Map<String, Value>) -> Map<String, Value> {
         }
     }
     let platform = data.get("platform").and_then(Value::as_str).unwrap_or("");
-    rv.insert("display_title_with_tree_label".into(), json!(TREE_LABEL_PLATFORMS.contains(&platform)));
+    rv.insert(
+        "display_title_with_tree_label".into(),
+        json!(TREE_LABEL_PLATFORMS.contains(&platform)),
+    );
     rv
 }
 
 fn error_title(metadata: &Map<String, Value>) -> String {
-    let mut title = metadata.get("type").and_then(Value::as_str).map(str::to_string);
+    let mut title = metadata
+        .get("type")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let Some(t) = &mut title {
         if let Some(value) = str_at(metadata.get("value")) {
             let first = splitlines(value).first().copied().unwrap_or("");
@@ -127,7 +159,13 @@ fn error_title(metadata: &Map<String, Value>) -> String {
             t.push_str(&truncatechars(first, 100));
         }
     }
-    let function = || metadata.get("function").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let function = || {
+        metadata
+            .get("function")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     match title {
         Some(t) if !t.is_empty() => t,
         _ => function().unwrap_or_else(|| "<unknown>".to_string()),
@@ -140,7 +178,8 @@ fn frame_culprit(frame: &Map<String, Value>, platform: Option<&str>) -> String {
     if matches!(platform, Some("objc" | "cocoa" | "native")) {
         return function.unwrap_or("?").to_string();
     }
-    let Some(fileloc) = str_at(frame.get("module")).or_else(|| str_at(frame.get("filename"))) else {
+    let Some(fileloc) = str_at(frame.get("module")).or_else(|| str_at(frame.get("filename")))
+    else {
         return String::new();
     };
     if matches!(platform, Some("javascript" | "node")) {
@@ -152,8 +191,14 @@ fn frame_culprit(frame: &Map<String, Value>, platform: Option<&str>) -> String {
 fn stacktrace_culprit(frames: &[Value], platform: Option<&str>) -> Option<String> {
     let mut default = None;
     for frame in frames.iter().rev() {
-        let Some(frame) = frame.as_object().filter(|f| !f.is_empty()) else { continue };
-        if frame.get("in_app").and_then(Value::as_bool).unwrap_or(false) {
+        let Some(frame) = frame.as_object().filter(|f| !f.is_empty()) else {
+            continue;
+        };
+        if frame
+            .get("in_app")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
             let c = frame_culprit(frame, platform);
             if !c.is_empty() {
                 return Some(c);
@@ -169,7 +214,10 @@ fn stacktrace_culprit(frames: &[Value], platform: Option<&str>) -> Option<String
 fn generate_culprit(data: &Map<String, Value>) -> String {
     let platform = data.get("platform").and_then(Value::as_str);
     let frames_of = |st: Option<&Value>| -> Option<Vec<Value>> {
-        st.and_then(|s| s.get("frames")).and_then(Value::as_array).filter(|f| !f.is_empty()).cloned()
+        st.and_then(|s| s.get("frames"))
+            .and_then(Value::as_array)
+            .filter(|f| !f.is_empty())
+            .cloned()
     };
     let exceptions: Vec<&Value> = data
         .get("exception")
@@ -179,24 +227,48 @@ fn generate_culprit(data: &Map<String, Value>) -> String {
         .unwrap_or_default();
     let stacktraces: Vec<Vec<Value>> = if !exceptions.is_empty() {
         if let Some(last) = exceptions.last() {
-            if last.get("mechanism").and_then(|m| m.get("synthetic")).and_then(Value::as_bool) == Some(true) {
+            if last
+                .get("mechanism")
+                .and_then(|m| m.get("synthetic"))
+                .and_then(Value::as_bool)
+                == Some(true)
+            {
                 return String::new();
             }
         }
-        exceptions.iter().filter_map(|e| frames_of(e.get("stacktrace"))).collect()
+        exceptions
+            .iter()
+            .filter_map(|e| frames_of(e.get("stacktrace")))
+            .collect()
     } else {
         frames_of(data.get("stacktrace")).into_iter().collect()
     };
-    let mut culprit = stacktraces.last().and_then(|f| stacktrace_culprit(f, platform)).unwrap_or_default();
-    if culprit.is_empty() && data.get("request").is_some_and(|r| !r.is_null() && r.as_object().is_none_or(|o| !o.is_empty())) {
-        culprit = data.get("request").and_then(|r| r.get("url")).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut culprit = stacktraces
+        .last()
+        .and_then(|f| stacktrace_culprit(f, platform))
+        .unwrap_or_default();
+    if culprit.is_empty()
+        && data
+            .get("request")
+            .is_some_and(|r| !r.is_null() && r.as_object().is_none_or(|o| !o.is_empty()))
+    {
+        culprit = data
+            .get("request")
+            .and_then(|r| r.get("url"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
     }
     truncatechars(&culprit, 200)
 }
 
 /// Computes type, title, culprit, location and metadata of a normalized, grouped event.
 pub fn materialize(data: &Map<String, Value>) -> Materialized {
-    let event_type = data.get("type").and_then(Value::as_str).unwrap_or("default").to_string();
+    let event_type = data
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
     let culprit = str_at(data.get("culprit"))
         .or_else(|| str_at(data.get("transaction")))
         .map(str::to_string)
@@ -204,18 +276,29 @@ pub fn materialize(data: &Map<String, Value>) -> Materialized {
     let (title, location, mut metadata) = match event_type.as_str() {
         "error" => {
             let m = error_metadata(data);
-            let location = m.get("filename").and_then(Value::as_str).map(str::to_string);
+            let location = m
+                .get("filename")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             (error_title(&m), location, m)
         }
         "transaction" => {
-            let t = data.get("transaction").and_then(Value::as_str).unwrap_or("<unlabeled transaction>").to_string();
+            let t = data
+                .get("transaction")
+                .and_then(Value::as_str)
+                .unwrap_or("<unlabeled transaction>")
+                .to_string();
             let mut m = Map::new();
             m.insert("title".into(), json!(t));
             (t, None, m)
         }
         _ => {
             let m = default_metadata(data);
-            let t = m.get("title").and_then(Value::as_str).unwrap_or("<untitled>").to_string();
+            let t = m
+                .get("title")
+                .and_then(Value::as_str)
+                .unwrap_or("<untitled>")
+                .to_string();
             (t, None, m)
         }
     };
@@ -224,5 +307,11 @@ pub fn materialize(data: &Map<String, Value>) -> Materialized {
         metadata.insert("title".into(), json!(custom));
         title = custom.to_string();
     }
-    Materialized { event_type, title, culprit, location, metadata }
+    Materialized {
+        event_type,
+        title,
+        culprit,
+        location,
+        metadata,
+    }
 }

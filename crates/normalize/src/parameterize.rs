@@ -6,8 +6,19 @@ use regex::Regex;
 use std::sync::LazyLock;
 
 /// Names of the alternation's groups, in priority order.
-const KINDS: [&str; 11] =
-    ["email", "url", "ip", "uuid", "sha1", "md5", "date", "hex", "float", "int", "quoted_str"];
+const KINDS: [&str; 11] = [
+    "email",
+    "url",
+    "ip",
+    "uuid",
+    "sha1",
+    "md5",
+    "date",
+    "hex",
+    "float",
+    "int",
+    "quoted_str",
+];
 
 static PARAMETERIZATION: LazyLock<Regex> = LazyLock::new(|| {
     // Written without `(?x)` so that `#` inside classes needs no care.
@@ -62,7 +73,15 @@ static PARAMETERIZATION: LazyLock<Regex> = LazyLock::new(|| {
 fn is_line_break(c: char) -> bool {
     matches!(
         c,
-        '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        '\n' | '\r'
+            | '\u{0b}'
+            | '\u{0c}'
+            | '\u{1c}'
+            | '\u{1d}'
+            | '\u{1e}'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}'
     )
 }
 
@@ -102,8 +121,11 @@ pub fn is_py_whitespace(c: char) -> bool {
 
 /// Replaces event-specific values of a message by placeholders and trims it to two lines.
 pub fn normalize_message_for_grouping(message: &str) -> String {
-    let lines: Vec<&str> =
-        splitlines(message).into_iter().filter(|l| !py_strip(l).is_empty()).take(2).collect();
+    let lines: Vec<&str> = splitlines(message)
+        .into_iter()
+        .filter(|l| !py_strip(l).is_empty())
+        .take(2)
+        .collect();
     let mut trimmed = lines.join("\n");
     if trimmed != message {
         trimmed.push_str("...");
@@ -132,27 +154,48 @@ mod tests {
     fn kinds() {
         assert_eq!(n("Order 12345 failed"), "Order <int> failed");
         assert_eq!(n("User alice@example.com x"), "User <email> x");
-        assert_eq!(n("GET https://a.example/v1?x=1 returned 503"), "GET <url> returned <int>");
+        assert_eq!(
+            n("GET https://a.example/v1?x=1 returned 503"),
+            "GET <url> returned <int>"
+        );
         assert_eq!(
             n("Failed to connect to 192.168.1.15:5432 after 3 retries"),
             "Failed to connect to <ip>:<int> after <int> retries"
         );
-        assert_eq!(n("Job 3f2b6c1e-9d4a-4e7b-8a51-2c0d9e6f7a10 crashed"), "Job <uuid> crashed");
-        assert_eq!(n("Memory address 0xdeadbeef is not mapped"), "Memory address <hex> is not mapped");
-        assert_eq!(n("Temperature is -3.75 degrees"), "Temperature is <float> degrees");
-        assert_eq!(n("Backup started at 2023-07-14T12:00:00Z"), "Backup started at <date>");
+        assert_eq!(
+            n("Job 3f2b6c1e-9d4a-4e7b-8a51-2c0d9e6f7a10 crashed"),
+            "Job <uuid> crashed"
+        );
+        assert_eq!(
+            n("Memory address 0xdeadbeef is not mapped"),
+            "Memory address <hex> is not mapped"
+        );
+        assert_eq!(
+            n("Temperature is -3.75 degrees"),
+            "Temperature is <float> degrees"
+        );
+        assert_eq!(
+            n("Backup started at 2023-07-14T12:00:00Z"),
+            "Backup started at <date>"
+        );
         assert_eq!(n("Connection (errno=104)"), "Connection (errno=<int>)");
         assert_eq!(n("k='abc def'"), "k=<quoted_str>");
     }
 
     #[test]
     fn python_quirks() {
-        assert_eq!(n("Processed batch in 12.5ms"), "Processed batch in <int>.5ms");
+        assert_eq!(
+            n("Processed batch in 12.5ms"),
+            "Processed batch in <int>.5ms"
+        );
         assert_eq!(
             n("Backup started at 2023-07-14 12:00:00"),
             "Backup started at <int><int><int> <int>:<int>:<int>"
         );
-        assert_eq!(n("Job 3F2B6C1E9D4A4E7B8A512C0D9E6F7A10 crashed"), "Job <md5> crashed");
+        assert_eq!(
+            n("Job 3F2B6C1E9D4A4E7B8A512C0D9E6F7A10 crashed"),
+            "Job <md5> crashed"
+        );
         assert_eq!(
             n("Failed to connect to 2001:db8::ff00:42:8329 port 443"),
             "Failed to connect to <ip>ff00:<int>:<int> port <int>"

@@ -9,8 +9,25 @@ use serde_json::{json, Map, Value};
 
 /// Platforms Relay accepts; anything else becomes `other`.
 const VALID_PLATFORMS: [&str; 19] = [
-    "as3", "c", "cfml", "cocoa", "csharp", "elixir", "go", "groovy", "haskell", "java", "javascript", "native",
-    "node", "objc", "other", "perl", "php", "python", "ruby",
+    "as3",
+    "c",
+    "cfml",
+    "cocoa",
+    "csharp",
+    "elixir",
+    "go",
+    "groovy",
+    "haskell",
+    "java",
+    "javascript",
+    "native",
+    "node",
+    "objc",
+    "other",
+    "perl",
+    "php",
+    "python",
+    "ruby",
 ];
 
 /// The most frames Relay keeps per stack trace (the newest ones).
@@ -28,8 +45,9 @@ fn trim_chars(s: &mut String, max: usize) {
     }
 }
 
-/// Deepest nesting Relay accepts before it gives up on a value.
-const MAX_DEPTH: usize = 64;
+/// Deepest nesting accepted. serde_json's parser stops at 128 levels, so only values built
+/// in code can exceed this; refusing them keeps every recursive walk safe.
+const MAX_DEPTH: usize = 256;
 
 fn depth(v: &Value) -> usize {
     // Iterative, so hostile nesting cannot overflow the stack.
@@ -95,13 +113,20 @@ fn drop_empty(m: &mut Map<String, Value>) {
 
 fn event_id(raw: Option<&Value>, seed: &[u8]) -> String {
     if let Some(s) = raw.and_then(Value::as_str) {
-        let hex: String = s.chars().filter(|c| *c != '-').collect::<String>().to_lowercase();
+        let hex: String = s
+            .chars()
+            .filter(|c| *c != '-')
+            .collect::<String>()
+            .to_lowercase();
         if hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return hex;
         }
     }
     // No usable id: derive a stable one from the payload (Relay would use a random UUID).
-    Md5::digest(seed).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(seed)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn parse_timestamp(v: &Value) -> Option<f64> {
@@ -179,7 +204,9 @@ fn format_message(format: &str, params: &Value) -> Option<String> {
             while i < chars.len() && "#0- +".contains(chars[i]) {
                 i += 1;
             }
-            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == '*') {
+            while i < chars.len()
+                && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == '*')
+            {
                 i += 1;
             }
             let conv = *chars.get(i)?;
@@ -195,7 +222,11 @@ fn format_message(format: &str, params: &Value) -> Option<String> {
                     v
                 }
             };
-            if matches!(conv, 'd' | 'i' | 'o' | 'u' | 'x' | 'X' | 'e' | 'E' | 'f' | 'F' | 'g' | 'G') && !value.is_number() {
+            if matches!(
+                conv,
+                'd' | 'i' | 'o' | 'u' | 'x' | 'X' | 'e' | 'E' | 'f' | 'F' | 'g' | 'G'
+            ) && !value.is_number()
+            {
                 return None;
             }
             out.push_str(&arg(value));
@@ -237,10 +268,14 @@ fn normalize_logentry(event: &mut Map<String, Value>) {
     let entry = match event.remove("logentry").filter(|v| !v.is_null()).or(legacy) {
         Some(Value::String(s)) => Some(json!({ "formatted": s })),
         Some(Value::Object(o)) => Some(Value::Object(o)),
-        Some(other @ (Value::Number(_) | Value::Bool(_))) => lenient_string(&other).map(|s| json!({ "formatted": s })),
+        Some(other @ (Value::Number(_) | Value::Bool(_))) => {
+            lenient_string(&other).map(|s| json!({ "formatted": s }))
+        }
         _ => None,
     };
-    let Some(Value::Object(mut entry)) = entry else { return };
+    let Some(Value::Object(mut entry)) = entry else {
+        return;
+    };
     for key in ["message", "formatted"] {
         match entry.get(key) {
             Some(Value::String(_)) | None => {}
@@ -253,9 +288,16 @@ fn normalize_logentry(event: &mut Map<String, Value>) {
             }
         }
     }
-    let message = entry.get("message").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-    let mut formatted =
-        entry.get("formatted").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let message = entry
+        .get("message")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let mut formatted = entry
+        .get("formatted")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     let params = entry.get("params").filter(|p| !p.is_null()).cloned();
     if message.is_none() && formatted.is_none() {
         return; // empty (or message-less) log entries are dropped
@@ -277,16 +319,35 @@ fn normalize_logentry(event: &mut Map<String, Value>) {
 /// The path of a URL, as `url::Url::path()` gives it for simple URLs.
 fn url_path(s: &str) -> Option<String> {
     let rest = s.split_once(':')?.1;
-    let rest = rest.strip_prefix("//").map(|r| r.find('/').map_or("", |i| &r[i..])).unwrap_or(rest);
+    let rest = rest
+        .strip_prefix("//")
+        .map(|r| r.find('/').map_or("", |i| &r[i..]))
+        .unwrap_or(rest);
     let end = rest.find(['?', '#']).unwrap_or(rest.len());
     let path = &rest[..end];
-    Some(if path.is_empty() { "/".to_string() } else { path.to_string() })
+    Some(if path.is_empty() {
+        "/".to_string()
+    } else {
+        path.to_string()
+    })
 }
 
 fn normalize_frame(frame: &mut Map<String, Value>) {
     for key in [
-        "abs_path", "filename", "function", "raw_function", "module", "package", "platform", "context_line",
-        "symbol", "instruction_addr", "symbol_addr", "image_addr", "addr_mode", "trust",
+        "abs_path",
+        "filename",
+        "function",
+        "raw_function",
+        "module",
+        "package",
+        "platform",
+        "context_line",
+        "symbol",
+        "instruction_addr",
+        "symbol_addr",
+        "image_addr",
+        "addr_mode",
+        "trust",
     ] {
         keep_string(frame, key);
     }
@@ -300,8 +361,14 @@ fn normalize_frame(frame: &mut Map<String, Value>) {
         }
     }
     if !frame.contains_key("filename") {
-        if let Some(abs) = frame.get("abs_path").and_then(Value::as_str).map(str::to_string) {
-            let is_url = ["file:", "http:", "https:", "applewebdata:"].iter().any(|p| abs.starts_with(p));
+        if let Some(abs) = frame
+            .get("abs_path")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        {
+            let is_url = ["file:", "http:", "https:", "applewebdata:"]
+                .iter()
+                .any(|p| abs.starts_with(p));
             let filename = match url_path(&abs) {
                 Some(p) if is_url && p != "/" => p,
                 _ => abs,
@@ -356,7 +423,12 @@ fn normalize_mechanism(m: &mut Value) {
         if let Some(Value::Object(sig)) = data.remove("posix_signal") {
             if sig.get("signal").is_some_and(|v| !v.is_null()) {
                 let mut s = Map::new();
-                for (to, from) in [("number", "signal"), ("code", "code"), ("name", "name"), ("code_name", "code_name")] {
+                for (to, from) in [
+                    ("number", "signal"),
+                    ("code", "code"),
+                    ("name", "name"),
+                    ("code_name", "code_name"),
+                ] {
                     if let Some(v) = sig.get(from).filter(|v| !v.is_null()) {
                         s.insert(to.into(), v.clone());
                     }
@@ -366,7 +438,12 @@ fn normalize_mechanism(m: &mut Value) {
         }
         if let Some(Value::Object(mach)) = data.remove("mach_exception") {
             let mut s = Map::new();
-            for (to, from) in [("exception", "exception"), ("code", "code"), ("subcode", "subcode"), ("name", "exception_name")] {
+            for (to, from) in [
+                ("exception", "exception"),
+                ("code", "code"),
+                ("subcode", "subcode"),
+                ("name", "exception_name"),
+            ] {
                 if let Some(v) = mach.get(from).filter(|v| !v.is_null()) {
                     s.insert(to.into(), v.clone());
                 }
@@ -432,14 +509,18 @@ fn normalize_exception(exc: &mut Value) {
 }
 
 fn normalize_exceptions(event: &mut Map<String, Value>) {
-    let Some(exc) = event.remove("exception") else { return };
+    let Some(exc) = event.remove("exception") else {
+        return;
+    };
     let mut values = match exc {
         Value::Array(list) => list,
         Value::Object(mut o) if o.contains_key("values") => match o.remove("values") {
             Some(Value::Array(list)) => list,
             _ => return,
         },
-        Value::Object(o) if o.contains_key("type") || o.contains_key("value") => vec![Value::Object(o)],
+        Value::Object(o) if o.contains_key("type") || o.contains_key("value") => {
+            vec![Value::Object(o)]
+        }
         _ => return,
     };
     if values.is_empty() {
@@ -452,7 +533,9 @@ fn normalize_exceptions(event: &mut Map<String, Value>) {
 }
 
 fn normalize_threads(event: &mut Map<String, Value>) {
-    let Some(threads) = event.remove("threads") else { return };
+    let Some(threads) = event.remove("threads") else {
+        return;
+    };
     let mut values = match threads {
         Value::Array(list) => list,
         Value::Object(mut o) => match o.remove("values") {
@@ -482,7 +565,9 @@ fn normalize_threads(event: &mut Map<String, Value>) {
 }
 
 fn normalize_fingerprint(event: &mut Map<String, Value>) {
-    let Some(fp) = event.remove("fingerprint") else { return };
+    let Some(fp) = event.remove("fingerprint") else {
+        return;
+    };
     let Value::Array(items) = fp else { return };
     let out: Vec<Value> = items
         .into_iter()
@@ -492,7 +577,9 @@ fn normalize_fingerprint(event: &mut Map<String, Value>) {
             Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
                 (Some(i), _, _) => Some(i.to_string()),
                 (_, Some(u), _) => Some(u.to_string()),
-                (_, _, Some(f)) if f.is_finite() && f.abs() < (1u64 << 53) as f64 => Some((f.trunc() as i64).to_string()),
+                (_, _, Some(f)) if f.is_finite() && f.abs() < (1u64 << 53) as f64 => {
+                    Some((f.trunc() as i64).to_string())
+                }
                 _ => None,
             },
             _ => None,
@@ -537,7 +624,13 @@ fn normalize_tags(event: &mut Map<String, Value>) {
     let mut out = Vec::new();
     for (k, v) in pairs {
         let k = k.trim().to_string();
-        if k.is_empty() || v.is_empty() || matches!(k.as_str(), "release" | "dist" | "user" | "filename" | "function") {
+        if k.is_empty()
+            || v.is_empty()
+            || matches!(
+                k.as_str(),
+                "release" | "dist" | "user" | "filename" | "function"
+            )
+        {
             continue;
         }
         if k == "environment" {
@@ -633,7 +726,10 @@ fn header_name(name: &str) -> String {
         .map(|part| {
             let mut c = part.chars();
             match c.next() {
-                Some(f) => f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect(),
+                Some(f) => f
+                    .to_uppercase()
+                    .chain(c.flat_map(char::to_lowercase))
+                    .collect(),
                 None => String::new(),
             }
         })
@@ -648,7 +744,10 @@ fn normalize_request(event: &mut Map<String, Value>) {
     };
     let pairs = |v: Value| -> Vec<Value> {
         match v {
-            Value::Object(o) => o.into_iter().filter_map(|(k, v)| Some(json!([k, tag_value(&v)?]))).collect(),
+            Value::Object(o) => o
+                .into_iter()
+                .filter_map(|(k, v)| Some(json!([k, tag_value(&v)?])))
+                .collect(),
             Value::Array(a) => a
                 .into_iter()
                 .filter_map(|p| match p.as_array().map(Vec::as_slice) {
@@ -695,7 +794,10 @@ fn normalize_request(event: &mut Map<String, Value>) {
 }
 
 /// Runs the normalisation. Errors only on payloads that are not a JSON object.
-pub fn normalize(raw: Value, options: &Options) -> Result<Map<String, Value>, crate::NormalizeError> {
+pub fn normalize(
+    raw: Value,
+    options: &Options,
+) -> Result<Map<String, Value>, crate::NormalizeError> {
     if depth(&raw) > MAX_DEPTH {
         return Err(crate::NormalizeError::TooDeep);
     }
@@ -707,7 +809,10 @@ pub fn normalize(raw: Value, options: &Options) -> Result<Map<String, Value>, cr
     event.insert("event_id".into(), Value::String(id));
 
     let is_transaction = event.get("type").and_then(Value::as_str) == Some("transaction");
-    let platform = event.get("platform").and_then(Value::as_str).map(str::to_string);
+    let platform = event
+        .get("platform")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     match platform {
         Some(p) if VALID_PLATFORMS.contains(&p.as_str()) => {}
         Some(p) => {
@@ -721,9 +826,20 @@ pub fn normalize(raw: Value, options: &Options) -> Result<Map<String, Value>, cr
             event.insert("platform".into(), json!("other"));
         }
     }
-    let lvl = level(event.get("level")).unwrap_or_else(|| if is_transaction { "info" } else { "error" }.into());
+    let lvl = level(event.get("level"))
+        .unwrap_or_else(|| if is_transaction { "info" } else { "error" }.into());
     event.insert("level".into(), Value::String(lvl));
-    for key in ["logger", "transaction", "culprit", "release", "dist", "environment", "server_name", "site", "checksum"] {
+    for key in [
+        "logger",
+        "transaction",
+        "culprit",
+        "release",
+        "dist",
+        "environment",
+        "server_name",
+        "site",
+        "checksum",
+    ] {
         if let Some(v) = event.get(key) {
             match v {
                 Value::String(_) => {}
@@ -738,10 +854,18 @@ pub fn normalize(raw: Value, options: &Options) -> Result<Map<String, Value>, cr
         }
     }
     event.retain(|k, v| {
-        !(matches!(k.as_str(), "release" | "dist" | "environment" | "transaction" | "culprit" | "checksum")
-            && v.as_str() == Some(""))
+        !(matches!(
+            k.as_str(),
+            "release" | "dist" | "environment" | "transaction" | "culprit" | "checksum"
+        ) && v.as_str() == Some(""))
     });
-    let logger = event.get("logger").and_then(Value::as_str).unwrap_or("").chars().take(64).collect::<String>();
+    let logger = event
+        .get("logger")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .chars()
+        .take(64)
+        .collect::<String>();
     event.insert("logger".into(), Value::String(logger));
 
     // Clock: missing or out-of-range timestamps become the receive time.
@@ -791,17 +915,35 @@ mod tests {
 
     #[test]
     fn formats_params() {
-        assert_eq!(format_message("a %s b %d", &json!(["x", 2])).as_deref(), Some("a x b 2"));
-        assert_eq!(format_message("took %.2f s", &json!([2.5])).as_deref(), Some("took 2.5 s"));
-        assert_eq!(format_message("%(n)s!", &json!({"n": "w"})).as_deref(), Some("w!"));
-        assert_eq!(format_message("{} and {0}", &json!(["a"])).as_deref(), Some("a and a"));
-        assert_eq!(format_message("Non-string %s", &json!([{"a": 1}])).as_deref(), Some("Non-string {\"a\":1}"));
+        assert_eq!(
+            format_message("a %s b %d", &json!(["x", 2])).as_deref(),
+            Some("a x b 2")
+        );
+        assert_eq!(
+            format_message("took %.2f s", &json!([2.5])).as_deref(),
+            Some("took 2.5 s")
+        );
+        assert_eq!(
+            format_message("%(n)s!", &json!({"n": "w"})).as_deref(),
+            Some("w!")
+        );
+        assert_eq!(
+            format_message("{} and {0}", &json!(["a"])).as_deref(),
+            Some("a and a")
+        );
+        assert_eq!(
+            format_message("Non-string %s", &json!([{"a": 1}])).as_deref(),
+            Some("Non-string {\"a\":1}")
+        );
         assert_eq!(format_message("plain", &json!([])), None);
     }
 
     #[test]
     fn url_paths() {
-        assert_eq!(url_path("https://a.example/x/y.js?q=1#h").as_deref(), Some("/x/y.js"));
+        assert_eq!(
+            url_path("https://a.example/x/y.js?q=1#h").as_deref(),
+            Some("/x/y.js")
+        );
         assert_eq!(url_path("http://foo.com").as_deref(), Some("/"));
     }
 }

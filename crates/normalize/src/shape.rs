@@ -5,18 +5,64 @@
 use serde_json::{Map, Value};
 
 const FRAME_KEYS: [&str; 24] = [
-    "abs_path", "colno", "context_line", "data", "errors", "filename", "function", "raw_function", "image_addr",
-    "in_app", "instruction_addr", "addr_mode", "lineno", "module", "package", "platform", "post_context",
-    "pre_context", "symbol", "symbol_addr", "trust", "vars", "snapshot", "lock",
+    "abs_path",
+    "colno",
+    "context_line",
+    "data",
+    "errors",
+    "filename",
+    "function",
+    "raw_function",
+    "image_addr",
+    "in_app",
+    "instruction_addr",
+    "addr_mode",
+    "lineno",
+    "module",
+    "package",
+    "platform",
+    "post_context",
+    "pre_context",
+    "symbol",
+    "symbol_addr",
+    "trust",
+    "vars",
+    "snapshot",
+    "lock",
 ];
 const MECHANISM_KEYS: [&str; 11] = [
-    "type", "synthetic", "description", "help_link", "handled", "data", "meta", "source", "is_exception_group",
-    "exception_id", "parent_id",
+    "type",
+    "synthetic",
+    "description",
+    "help_link",
+    "handled",
+    "data",
+    "meta",
+    "source",
+    "is_exception_group",
+    "exception_id",
+    "parent_id",
 ];
 const SDK_KEYS: [&str; 4] = ["name", "version", "integrations", "packages"];
-const TEMPLATE_KEYS: [&str; 6] = ["abs_path", "filename", "context_line", "lineno", "pre_context", "post_context"];
-const HTTP_KEYS: [&str; 9] =
-    ["api_target", "method", "url", "fragment", "cookies", "headers", "data", "env", "inferred_content_type"];
+const TEMPLATE_KEYS: [&str; 6] = [
+    "abs_path",
+    "filename",
+    "context_line",
+    "lineno",
+    "pre_context",
+    "post_context",
+];
+const HTTP_KEYS: [&str; 9] = [
+    "api_target",
+    "method",
+    "url",
+    "fragment",
+    "cookies",
+    "headers",
+    "data",
+    "env",
+    "inferred_content_type",
+];
 
 fn setdefault_nulls(m: &mut Map<String, Value>, keys: &[&str]) {
     for k in keys {
@@ -25,7 +71,10 @@ fn setdefault_nulls(m: &mut Map<String, Value>, keys: &[&str]) {
 }
 
 fn fill_frames(container: &mut Value, key: &str) {
-    let Some(Value::Array(frames)) = container.get_mut(key).and_then(|st| st.get_mut("frames")) else { return };
+    let Some(Value::Array(frames)) = container.get_mut(key).and_then(|st| st.get_mut("frames"))
+    else {
+        return;
+    };
     if !frames.iter().any(|f| !f.is_null()) {
         return;
     }
@@ -36,12 +85,17 @@ fn fill_frames(container: &mut Value, key: &str) {
 
 /// Adds the `null` defaults of every interface Sentry loads.
 pub fn fill_interface_defaults(event: &mut Map<String, Value>) {
-    if let Some(Value::Array(values)) = event.get_mut("exception").and_then(|e| e.get_mut("values")) {
+    if let Some(Value::Array(values)) = event.get_mut("exception").and_then(|e| e.get_mut("values"))
+    {
         if values.iter().any(|v| !v.is_null()) {
             for v in values.iter_mut().filter(|v| v.is_object()) {
                 fill_frames(v, "stacktrace");
                 fill_frames(v, "raw_stacktrace");
-                if let Some(m) = v.get_mut("mechanism").and_then(Value::as_object_mut).filter(|m| !m.is_empty()) {
+                if let Some(m) = v
+                    .get_mut("mechanism")
+                    .and_then(Value::as_object_mut)
+                    .filter(|m| !m.is_empty())
+                {
                     setdefault_nulls(m, &MECHANISM_KEYS);
                 }
             }

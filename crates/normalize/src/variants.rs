@@ -70,13 +70,21 @@ impl Variant {
         let mut m = Map::new();
         let (ty, desc): (Value, Value) = match self {
             Variant::Component(c) => (json!("component"), json!(c.description())),
-            Variant::Salted { component, .. } => {
-                (json!("salted-component"), json!(format!("modified {}", component.description())))
+            Variant::Salted { component, .. } => (
+                json!("salted-component"),
+                json!(format!("modified {}", component.description())),
+            ),
+            Variant::CustomFingerprint(_) => {
+                (json!("custom-fingerprint"), json!("custom fingerprint"))
             }
-            Variant::CustomFingerprint(_) => (json!("custom-fingerprint"), json!("custom fingerprint")),
-            Variant::Checksum { hashed, .. } => {
-                (json!("checksum"), json!(if *hashed { "hashed legacy checksum" } else { "legacy checksum" }))
-            }
+            Variant::Checksum { hashed, .. } => (
+                json!("checksum"),
+                json!(if *hashed {
+                    "hashed legacy checksum"
+                } else {
+                    "legacy checksum"
+                }),
+            ),
             Variant::Fallback => (Value::Null, Value::Null),
         };
         m.insert("contributes".into(), json!(self.contributes()));
@@ -140,10 +148,16 @@ fn finish_strategy(raw: Variants, remove_non_stacktrace: bool) -> Variants {
             continue;
         }
         if prevent {
-            c.set_contributes(false, Some("ignored because other mandatory variant is not used".into()));
+            c.set_contributes(
+                false,
+                Some("ignored because other mandatory variant is not used".into()),
+            );
         } else if let Some(h) = c.hash() {
             if let Some((_, dup)) = mandatory_hashes.iter().find(|(hh, _)| *hh == h) {
-                c.set_contributes(false, Some(format!("ignored because hash matches {dup} variant")));
+                c.set_contributes(
+                    false,
+                    Some(format!("ignored because hash matches {dup} variant")),
+                );
             }
         }
     }
@@ -158,11 +172,17 @@ fn nonnull<'a>(data: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 }
 
 /// `_get_calculated_grouping_variants_for_event`.
-fn calculated_variants(data: &Map<String, Value>, ctx: &Context<'_>) -> (Vec<(String, Component)>, Option<Value>) {
+fn calculated_variants(
+    data: &Map<String, Value>,
+    ctx: &Context<'_>,
+) -> (Vec<(String, Component)>, Option<Value>) {
     // (interface name for hints, variants) in strategy score order.
     let mut per_strategy: Vec<(&str, Variants)> = Vec::new();
     let mut main_exception_id = None;
-    if let Some(values) = nonnull(data, "exception").and_then(|e| e.get("values")).and_then(Value::as_array) {
+    if let Some(values) = nonnull(data, "exception")
+        .and_then(|e| e.get("values"))
+        .and_then(Value::as_array)
+    {
         if values.iter().any(|v| !v.is_null()) {
             let (v, main) = strategies::exception::chained_exception(values, ctx);
             main_exception_id = main;
@@ -170,20 +190,36 @@ fn calculated_variants(data: &Map<String, Value>, ctx: &Context<'_>) -> (Vec<(St
         }
     }
     if let Some(threads) = nonnull(data, "threads") {
-        let values = threads.get("values").and_then(Value::as_array).cloned().unwrap_or_default();
-        per_strategy.push(("threads", finish_strategy(strategies::threads::threads(&values, ctx), true)));
+        let values = threads
+            .get("values")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        per_strategy.push((
+            "threads",
+            finish_strategy(strategies::threads::threads(&values, ctx), true),
+        ));
     }
     if let Some(st) = nonnull(data, "stacktrace").and_then(Value::as_object) {
         per_strategy.push((
             "stacktrace",
-            finish_strategy(strategies::stacktrace::stacktrace_variants(st, ctx, None), true),
+            finish_strategy(
+                strategies::stacktrace::stacktrace_variants(st, ctx, None),
+                true,
+            ),
         ));
     }
     if let Some(t) = nonnull(data, "template").and_then(Value::as_object) {
-        per_strategy.push(("template", finish_strategy(strategies::message::template(t), false)));
+        per_strategy.push((
+            "template",
+            finish_strategy(strategies::message::template(t), false),
+        ));
     }
     if let Some(l) = nonnull(data, "logentry").and_then(Value::as_object) {
-        per_strategy.push(("logentry", finish_strategy(strategies::message::message(l), false)));
+        per_strategy.push((
+            "logentry",
+            finish_strategy(strategies::message::message(l), false),
+        ));
     }
 
     let mut winning: Option<&str> = None;
@@ -195,8 +231,11 @@ fn calculated_variants(data: &Map<String, Value>, ctx: &Context<'_>) -> (Vec<(St
             if winning.is_none() {
                 if component.contributes() {
                     winning = Some(name);
-                    let mut contributing: Vec<&str> =
-                        variants.iter().filter(|(_, c)| c.contributes()).map(|(k, _)| k.as_str()).collect();
+                    let mut contributing: Vec<&str> = variants
+                        .iter()
+                        .filter(|(_, c)| c.contributes())
+                        .map(|(k, _)| k.as_str())
+                        .collect();
                     contributing.sort();
                     let subject = if variant != "default" {
                         format!("{name} of {}", contributing.join("/"))
@@ -233,33 +272,60 @@ fn calculated_variants(data: &Map<String, Value>, ctx: &Context<'_>) -> (Vec<(St
 /// Python's `re.match(r"^[0-9a-f]{32}$")` (where `$` also matches before a final newline).
 fn is_hash(s: &str) -> bool {
     let s = s.strip_suffix('\n').unwrap_or(s);
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// `get_grouping_variants_for_event` followed by `get_hashes`.
 pub fn group(data: &Map<String, Value>, enhancements: &Enhancements) -> Grouping {
     let platform = data.get("platform").and_then(Value::as_str);
-    let ctx = Context { enhancements, platform };
+    let ctx = Context {
+        enhancements,
+        platform,
+    };
     let mut main_exception_id = None;
     let mut variants: Vec<(String, Variant)> = Vec::new();
-    let checksum = data.get("checksum").and_then(Value::as_str).filter(|c| !c.is_empty());
+    let checksum = data
+        .get("checksum")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty());
     if let Some(checksum) = checksum {
         if is_hash(checksum) {
-            variants.push(("checksum".into(), Variant::Checksum { hash: checksum.into(), hashed: false }));
+            variants.push((
+                "checksum".into(),
+                Variant::Checksum {
+                    hash: checksum.into(),
+                    hashed: false,
+                },
+            ));
         } else {
             variants.push((
                 "hashed-checksum".into(),
-                Variant::Checksum { hash: hash_from_values([checksum]), hashed: true },
+                Variant::Checksum {
+                    hash: hash_from_values([checksum]),
+                    hashed: true,
+                },
             ));
             if checksum.chars().count() <= 32 {
-                variants.push(("checksum".into(), Variant::Checksum { hash: checksum.into(), hashed: false }));
+                variants.push((
+                    "checksum".into(),
+                    Variant::Checksum {
+                        hash: checksum.into(),
+                        hashed: false,
+                    },
+                ));
             }
         }
     } else {
         let fp: Vec<String> = data
             .get("fingerprint")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .filter(|v: &Vec<String>| !v.is_empty())
             .unwrap_or_else(|| vec!["{{ default }}".to_string()]);
         let defaults = fp.iter().filter(|v| fingerprint::is_default(v)).count();
@@ -276,11 +342,21 @@ pub fn group(data: &Map<String, Value>, enhancements: &Enhancements) -> Grouping
                 Variant::CustomFingerprint(fingerprint::resolve(&fp, &data_value)),
             ));
         } else if defaults == 1 && fp.len() == 1 {
-            variants.extend(components.into_iter().map(|(k, c)| (k, Variant::Component(c))));
+            variants.extend(
+                components
+                    .into_iter()
+                    .map(|(k, c)| (k, Variant::Component(c))),
+            );
         } else {
             let values = fingerprint::resolve(&fp, &data_value);
             for (key, c) in components {
-                variants.push((key, Variant::Salted { values: values.clone(), component: c }));
+                variants.push((
+                    key,
+                    Variant::Salted {
+                        values: values.clone(),
+                        component: c,
+                    },
+                ));
             }
         }
         if !variants.iter().any(|(_, v)| v.contributes()) {
@@ -303,5 +379,10 @@ pub fn group(data: &Map<String, Value>, enhancements: &Enhancements) -> Grouping
             }
         }
     }
-    Grouping { variants, hashes, primary_variant, main_exception_id }
+    Grouping {
+        variants,
+        hashes,
+        primary_variant,
+        main_exception_id,
+    }
 }

@@ -9,7 +9,10 @@ use std::fmt::Write as _;
 const RECEIVED: f64 = 1_689_336_000.0;
 
 fn load(name: &str) -> Value {
-    let path = format!("{}/../../tests/data/grouping/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../tests/data/grouping/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -35,7 +38,10 @@ fn first_diff(path: &str, a: &Value, b: &Value, out: &mut String) -> bool {
                 let _ = write!(out, "{path}: len {} != expected {}", x.len(), y.len());
                 return true;
             }
-            x.iter().zip(y).enumerate().any(|(i, (p, q))| first_diff(&format!("{path}[{i}]"), p, q, out))
+            x.iter()
+                .zip(y)
+                .enumerate()
+                .any(|(i, (p, q))| first_diff(&format!("{path}[{i}]"), p, q, out))
         }
         _ if a != b => {
             let _ = write!(out, "{path}: got {a} expected {b}");
@@ -64,8 +70,11 @@ fn hashes_and_metadata_match_sentry() {
                 continue;
             }
         };
-        let exp_hashes: Vec<String> = serde_json::from_value(exp["hashes"].clone()).unwrap_or_default();
-        if n.hashes != exp_hashes || n.primary_variant != exp["primary_variant"].as_str().unwrap_or("") {
+        let exp_hashes: Vec<String> =
+            serde_json::from_value(exp["hashes"].clone()).unwrap_or_default();
+        if n.hashes != exp_hashes
+            || n.primary_variant != exp["primary_variant"].as_str().unwrap_or("")
+        {
             let mut detail = String::new();
             let g = sentry_sls_normalize::grouping_variants(&n.event);
             for (vname, v) in &g.variants {
@@ -83,20 +92,45 @@ fn hashes_and_metadata_match_sentry() {
                 n.hashes, n.primary_variant, exp_hashes, exp["primary_variant"]
             ));
         }
-        let exp_fp: Vec<String> = serde_json::from_value(exp["fingerprint"].clone()).unwrap_or_default();
+        let exp_fp: Vec<String> =
+            serde_json::from_value(exp["fingerprint"].clone()).unwrap_or_default();
         let checks = [
-            ("type", Value::from(n.event_type.clone()), exp["type"].clone()),
+            (
+                "type",
+                Value::from(n.event_type.clone()),
+                exp["type"].clone(),
+            ),
             ("title", Value::from(n.title.clone()), exp["title"].clone()),
-            ("culprit", Value::from(n.culprit.clone()), exp["culprit"].clone()),
-            ("location", serde_json::json!(n.location), exp["location"].clone()),
-            ("metadata", Value::Object(n.metadata.clone()), exp["metadata"].clone()),
-            ("fingerprint", serde_json::json!(n.fingerprint), serde_json::json!(exp_fp)),
+            (
+                "culprit",
+                Value::from(n.culprit.clone()),
+                exp["culprit"].clone(),
+            ),
+            (
+                "location",
+                serde_json::json!(n.location),
+                exp["location"].clone(),
+            ),
+            (
+                "metadata",
+                Value::Object(n.metadata.clone()),
+                exp["metadata"].clone(),
+            ),
+            (
+                "fingerprint",
+                serde_json::json!(n.fingerprint),
+                serde_json::json!(exp_fp),
+            ),
         ];
         for (field, got, want) in checks {
             if got != want {
                 let g = got.to_string();
                 let w = want.to_string();
-                meta_failures.push(format!("{name}: {field} {} != expected {}", &g[..g.len().min(300)], &w[..w.len().min(300)]));
+                meta_failures.push(format!(
+                    "{name}: {field} {} != expected {}",
+                    &g[..g.len().min(300)],
+                    &w[..w.len().min(300)]
+                ));
             }
         }
     }
@@ -122,9 +156,16 @@ fn variant_trees_match_sentry() {
     let corpus = load("corpus.json");
     let expected = load("expected.json");
     let mut failures = Vec::new();
-    for (entry, exp) in corpus.as_array().into_iter().flatten().zip(expected["events"].as_array().into_iter().flatten()) {
+    for (entry, exp) in corpus
+        .as_array()
+        .into_iter()
+        .flatten()
+        .zip(expected["events"].as_array().into_iter().flatten())
+    {
         let name = entry["name"].as_str().unwrap_or("?");
-        let Ok(n) = normalize(entry["event"].clone(), &options()) else { continue };
+        let Ok(n) = normalize(entry["event"].clone(), &options()) else {
+            continue;
+        };
         let g = sentry_sls_normalize::grouping_variants(&n.event);
         let exp_variants = exp["variants"].as_object().cloned().unwrap_or_default();
         let names: Vec<&String> = g.variants.iter().map(|(k, _)| k).collect();
@@ -133,7 +174,9 @@ fn variant_trees_match_sentry() {
         got_names.sort();
         exp_names.sort();
         if got_names != exp_names {
-            failures.push(format!("{name}: variants {got_names:?} expected {exp_names:?}"));
+            failures.push(format!(
+                "{name}: variants {got_names:?} expected {exp_names:?}"
+            ));
             continue;
         }
         for (vname, v) in &g.variants {
@@ -143,7 +186,12 @@ fn variant_trees_match_sentry() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} variant tree mismatches:\n  {}", failures.len(), failures.join("\n  "));
+    assert!(
+        failures.is_empty(),
+        "{} variant tree mismatches:\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
 }
 
 /// Collects every differing path between two JSON values.
@@ -165,7 +213,11 @@ fn all_diffs(path: &str, got: &Value, want: &Value, out: &mut Vec<String>) {
                 all_diffs(&format!("{path}[{i}]"), g, w, out);
             }
         }
-        _ if !json_eq(got, want) => out.push(format!("{path}: got {} expected {}", short(got), short(want))),
+        _ if !json_eq(got, want) => out.push(format!(
+            "{path}: got {} expected {}",
+            short(got),
+            short(want)
+        )),
         _ => {}
     }
 }
@@ -193,10 +245,15 @@ const NOT_COMPARED: [&str; 2] = ["contexts.browser", "contexts.client_os"];
 
 fn ua_derived(path: &str, sample: &Value) -> bool {
     let has_ua = sample["request"]["headers"].as_array().is_some_and(|h| {
-        h.iter().any(|p| p[0].as_str().is_some_and(|k| k.eq_ignore_ascii_case("user-agent")))
+        h.iter().any(|p| {
+            p[0].as_str()
+                .is_some_and(|k| k.eq_ignore_ascii_case("user-agent"))
+        })
     });
     has_ua && (path.starts_with(".contexts") || path.starts_with(".tags"))
-        || NOT_COMPARED.iter().any(|p| path.starts_with(&format!(".{p}")))
+        || NOT_COMPARED
+            .iter()
+            .any(|p| path.starts_with(&format!(".{p}")))
 }
 
 /// The full processed bodies of the 22 samples Sentry wrote.
@@ -232,5 +289,10 @@ fn normalized_bodies_match_sentry() {
             failures.push(format!("{name}: {d}"));
         }
     }
-    assert!(failures.is_empty(), "{} body differences:\n  {}", failures.len(), failures.join("\n  "));
+    assert!(
+        failures.is_empty(),
+        "{} body differences:\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
 }

@@ -9,7 +9,9 @@ use crate::parameterize::normalize_message_for_grouping;
 use serde_json::{json, Map, Value};
 
 fn mechanism(exc: &Map<String, Value>) -> Option<&Map<String, Value>> {
-    exc.get("mechanism").and_then(Value::as_object).filter(|m| !m.is_empty())
+    exc.get("mechanism")
+        .and_then(Value::as_object)
+        .filter(|m| !m.is_empty())
 }
 
 /// Whether the exception has a stack trace Sentry would use (some non-null frame).
@@ -27,27 +29,47 @@ pub fn exception_data(exc: &Map<String, Value>) -> ExceptionData {
     ExceptionData {
         ty: s(exc, "type").map(str::to_string),
         value: s(exc, "value").map(str::to_string),
-        mechanism: mechanism(exc).and_then(|m| s(m, "type")).map(str::to_string),
+        mechanism: mechanism(exc)
+            .and_then(|m| s(m, "type"))
+            .map(str::to_string),
     }
 }
 
 /// `single-exception:v1`.
 pub fn single_exception(exc: &Map<String, Value>, ctx: &Context<'_>) -> Variants {
     let ty = s(exc, "type").filter(|t| !t.is_empty());
-    let mut type_component = Component::with_leaves("type", ty.map(|t| vec![json!(t)]).unwrap_or_default());
+    let mut type_component =
+        Component::with_leaves("type", ty.map(|t| vec![json!(t)]).unwrap_or_default());
     let mut ns_error = None;
     if let Some(m) = mechanism(exc) {
         if truthy(m.get("synthetic")) {
-            type_component.set_contributes(false, Some("ignored because exception is synthetic".into()));
+            type_component
+                .set_contributes(false, Some("ignored because exception is synthetic".into()));
         }
-        if let Some(ns) = m.get("meta").and_then(Value::as_object).and_then(|meta| meta.get("ns_error")) {
-            let get = |k: &str| ns.as_object().and_then(|o| o.get(k)).cloned().unwrap_or(Value::Null);
-            ns_error = Some(Component::with_leaves("ns-error", vec![get("domain"), get("code")]));
+        if let Some(ns) = m
+            .get("meta")
+            .and_then(Value::as_object)
+            .and_then(|meta| meta.get("ns_error"))
+        {
+            let get = |k: &str| {
+                ns.as_object()
+                    .and_then(|o| o.get(k))
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            };
+            ns_error = Some(Component::with_leaves(
+                "ns-error",
+                vec![get("domain"), get("code")],
+            ));
         }
     }
     let stack_variants: Variants = if has_frames(exc, "stacktrace") {
         let data = exception_data(exc);
-        let st = exc.get("stacktrace").and_then(Value::as_object).cloned().unwrap_or_default();
+        let st = exc
+            .get("stacktrace")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         stacktrace_variants(&st, ctx, Some(&data))
     } else {
         vec![("app".to_string(), Component::new("stacktrace"))]
@@ -58,7 +80,10 @@ pub fn single_exception(exc: &Map<String, Value>, ctx: &Context<'_>) -> Variants
         .map(|(name, stack)| {
             // Sentry compares the unstripped name ("!system") with "system" here, so the
             // system variant uses the (possibly synthetic-disabled) type component too.
-            let mut values = vec![Node::Component(stack.clone()), Node::Component(type_component.clone())];
+            let mut values = vec![
+                Node::Component(stack.clone()),
+                Node::Component(type_component.clone()),
+            ];
             if let Some(ns) = &ns_error {
                 values.push(Node::Component(ns.clone()));
             }
@@ -69,16 +94,23 @@ pub fn single_exception(exc: &Map<String, Value>, ctx: &Context<'_>) -> Variants
                     other => other.to_string(),
                 };
                 let normalized = normalize_message_for_grouping(&raw);
-                let hint = (raw != normalized).then(|| "stripped event-specific values".to_string());
+                let hint =
+                    (raw != normalized).then(|| "stripped event-specific values".to_string());
                 if !normalized.is_empty() {
                     value.set_leaves(vec![json!(normalized)], hint);
                 }
             }
             if stack.contributes() && value.contributes() {
-                value.set_contributes(false, Some("ignored because stacktrace takes precedence".into()));
+                value.set_contributes(
+                    false,
+                    Some("ignored because stacktrace takes precedence".into()),
+                );
             }
             if ns_error.as_ref().is_some_and(Component::contributes) && value.contributes() {
-                value.set_contributes(false, Some("ignored because ns-error info takes precedence".into()));
+                value.set_contributes(
+                    false,
+                    Some("ignored because ns-error info takes precedence".into()),
+                );
             }
             values.push(Node::Component(value));
             let mut c = Component::new("exception");
@@ -90,23 +122,34 @@ pub fn single_exception(exc: &Map<String, Value>, ctx: &Context<'_>) -> Variants
 
 /// A structural key of a variant set, standing in for Sentry's hash of component reprs.
 fn variants_key(v: &Variants) -> String {
-    v.iter().map(|(_, c)| c.as_dict().to_string()).collect::<Vec<_>>().join("|")
+    v.iter()
+        .map(|(_, c)| c.as_dict().to_string())
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 fn mech_field<'a>(exc: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    mechanism(exc).and_then(|m| m.get(key)).filter(|v| !v.is_null())
+    mechanism(exc)
+        .and_then(|m| m.get(key))
+        .filter(|v| !v.is_null())
 }
 
 /// `filter_exceptions_for_exception_groups`: indices of the exceptions to group by, plus
 /// the `main_exception_id` Sentry writes into the event when one exception wins.
-fn filter_exception_groups(exceptions: &[&Map<String, Value>], keys: &[String]) -> (Vec<usize>, Option<Value>) {
+fn filter_exception_groups(
+    exceptions: &[&Map<String, Value>],
+    keys: &[String],
+) -> (Vec<usize>, Option<Value>) {
     let all: Vec<usize> = (0..exceptions.len()).collect();
     if exceptions.len() <= 1 {
         return (all, None);
     }
     // exception_id -> (exception index, child indices in Sentry's (reversed) order)
     let mut tree: Vec<(String, Option<usize>, Vec<usize>)> = Vec::new();
-    fn node<'t>(tree: &'t mut Vec<(String, Option<usize>, Vec<usize>)>, id: &str) -> &'t mut (String, Option<usize>, Vec<usize>) {
+    fn node<'t>(
+        tree: &'t mut Vec<(String, Option<usize>, Vec<usize>)>,
+        id: &str,
+    ) -> &'t mut (String, Option<usize>, Vec<usize>) {
         let pos = match tree.iter().position(|(k, _, _)| k == id) {
             Some(p) => p,
             None => {
@@ -127,14 +170,27 @@ fn filter_exception_groups(exceptions: &[&Map<String, Value>], keys: &[String]) 
     }
     let children_of = |i: usize| -> Vec<usize> {
         mech_field(exceptions[i], "exception_id")
-            .and_then(|id| tree.iter().find(|(k, _, _)| *k == id.to_string()))
+            .and_then(|id| {
+                let id = id.to_string();
+                tree.iter().find(|(k, _, _)| *k == id)
+            })
             .map(|(_, _, c)| c.clone())
             .unwrap_or_default()
     };
-    let Some(root) = tree.iter().find(|(k, _, _)| k == "0").and_then(|(_, e, _)| *e) else {
+    let Some(root) = tree
+        .iter()
+        .find(|(k, _, _)| k == "0")
+        .and_then(|(_, e, _)| *e)
+    else {
         return (all, None);
     };
-    fn top_level(i: usize, ex: &[&Map<String, Value>], children_of: &dyn Fn(usize) -> Vec<usize>, out: &mut Vec<usize>, depth: usize) {
+    fn top_level(
+        i: usize,
+        ex: &[&Map<String, Value>],
+        children_of: &dyn Fn(usize) -> Vec<usize>,
+        out: &mut Vec<usize>,
+        depth: usize,
+    ) {
         if depth > 64 {
             return;
         }
@@ -153,7 +209,7 @@ fn filter_exception_groups(exceptions: &[&Map<String, Value>], keys: &[String]) 
         _ => "None".to_string(),
     };
     // Python's stable sort with reverse=True keeps equal elements in order.
-    tops.sort_by(|a, b| type_str(*b).cmp(&type_str(*a)));
+    tops.sort_by_key(|&i| std::cmp::Reverse(type_str(i)));
     let mut distinct: Vec<usize> = Vec::new();
     for &t in &tops {
         if distinct.last().is_none_or(|&d| keys[d] != keys[t]) {
@@ -182,7 +238,10 @@ fn filter_exception_groups(exceptions: &[&Map<String, Value>], keys: &[String]) 
 /// `main_exception_id` to store, if any.
 pub fn chained_exception(values: &[Value], ctx: &Context<'_>) -> (Variants, Option<Value>) {
     let exceptions: Vec<&Map<String, Value>> = values.iter().filter_map(Value::as_object).collect();
-    let components: Vec<Variants> = exceptions.iter().map(|e| single_exception(e, ctx)).collect();
+    let components: Vec<Variants> = exceptions
+        .iter()
+        .map(|e| single_exception(e, ctx))
+        .collect();
     let keys: Vec<String> = components.iter().map(variants_key).collect();
     let (chosen, main_id) = filter_exception_groups(&exceptions, &keys);
     if chosen.len() == 1 {
@@ -197,6 +256,9 @@ pub fn chained_exception(values: &[Value], ctx: &Context<'_>) -> (Variants, Opti
             }
         }
     }
-    let rv = by_name.into_iter().map(|(name, list)| (name, Component::with_children("chained-exception", list))).collect();
+    let rv = by_name
+        .into_iter()
+        .map(|(name, list)| (name, Component::with_children("chained-exception", list)))
+        .collect();
     (rv, main_id)
 }

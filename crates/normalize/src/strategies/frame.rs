@@ -18,7 +18,8 @@ static JAVA_REFLECT: LazyLock<Regex> =
     LazyLock::new(|| re(r"(sun\.reflect\.Generated(?:Serialization)?ConstructorAccessor)\d+"));
 static JAVA_CGLIB: LazyLock<Regex> =
     LazyLock::new(|| re(r"(\$\$[\w_]+?CGLIB\$\$)[a-fA-F0-9]+(_[0-9]+)?"));
-static JAVA_ASSIST: LazyLock<Regex> = LazyLock::new(|| re(r"(\$\$_javassist)(?:_seam)?(?:_[0-9]+)?"));
+static JAVA_ASSIST: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(\$\$_javassist)(?:_seam)?(?:_[0-9]+)?"));
 static CLOJURE: LazyLock<Regex> = LazyLock::new(|| re(r"(\$fn__)\d+"));
 static JAVA_ENHANCER_BY: LazyLock<Regex> =
     LazyLock::new(|| re(r"(\$\$?EnhancerBy[\w_]+?\$?\$)[a-fA-F0-9]+(_[0-9]+)?"));
@@ -35,8 +36,13 @@ fn basename(s: &str) -> &str {
 
 /// `has_url_origin`.
 pub fn has_url_origin(path: Option<&str>, allow_file_origin: bool) -> bool {
-    let Some(path) = path.filter(|p| !p.is_empty()) else { return false };
-    if ["http:", "https:", "applewebdata:", "blob:"].iter().any(|p| path.starts_with(p)) {
+    let Some(path) = path.filter(|p| !p.is_empty()) else {
+        return false;
+    };
+    if ["http:", "https:", "applewebdata:", "blob:"]
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
         return true;
     }
     path.starts_with("file:") && !allow_file_origin
@@ -44,12 +50,22 @@ pub fn has_url_origin(path: Option<&str>, allow_file_origin: bool) -> bool {
 
 /// `Frame.is_url()`.
 pub fn frame_is_url(frame: &Map<String, Value>) -> bool {
-    let Some(p) = s_truthy(frame, "abs_path") else { return false };
-    ["blob:", "file:", "http:", "https:", "applewebdata:"].iter().any(|x| p.starts_with(x))
+    let Some(p) = s_truthy(frame, "abs_path") else {
+        return false;
+    };
+    ["blob:", "file:", "http:", "https:", "applewebdata:"]
+        .iter()
+        .any(|x| p.starts_with(x))
 }
 
-fn filename_component(abs_path: Option<&str>, filename: Option<&str>, platform: Option<&str>) -> Component {
-    let Some(filename) = filename else { return Component::new("filename") };
+fn filename_component(
+    abs_path: Option<&str>,
+    filename: Option<&str>,
+    platform: Option<&str>,
+) -> Component {
+    let Some(filename) = filename else {
+        return Component::new("filename");
+    };
     let filename = basename(filename).to_lowercase();
     let mut c = Component::with_leaves("filename", vec![json!(filename)]);
     if has_url_origin(abs_path, true) {
@@ -67,8 +83,14 @@ fn filename_component(abs_path: Option<&str>, filename: Option<&str>, platform: 
     c
 }
 
-fn module_component(abs_path: Option<&str>, module: Option<&str>, platform: Option<&str>) -> Component {
-    let Some(module) = module else { return Component::new("module") };
+fn module_component(
+    abs_path: Option<&str>,
+    module: Option<&str>,
+    platform: Option<&str>,
+) -> Component {
+    let Some(module) = module else {
+        return Component::new("module");
+    };
     let mut c = Component::with_leaves("module", vec![json!(module)]);
     if platform == Some("javascript")
         && module.contains('/')
@@ -81,7 +103,10 @@ fn module_component(abs_path: Option<&str>, module: Option<&str>, platform: Opti
         }
         let prefix = |n: usize| module.chars().take(n).collect::<String>();
         if prefix(35) == "sun.reflect.GeneratedMethodAccessor" {
-            c.set_leaves(vec![json!("sun.reflect.GeneratedMethodAccessor")], Some("removed reflection marker".into()));
+            c.set_leaves(
+                vec![json!("sun.reflect.GeneratedMethodAccessor")],
+                Some("removed reflection marker".into()),
+            );
         } else if prefix(44) == "jdk.internal.reflect.GeneratedMethodAccessor" {
             c.set_leaves(
                 vec![json!("jdk.internal.reflect.GeneratedMethodAccessor")],
@@ -89,8 +114,14 @@ fn module_component(abs_path: Option<&str>, module: Option<&str>, platform: Opti
             );
         } else {
             let mut m = JAVA_REFLECT.replace_all(module, "${1}<auto>").into_owned();
-            for r in [&*JAVA_CGLIB, &*JAVA_ASSIST, &*CLOJURE, &*JAVA_ENHANCER_BY, &*JAVA_FAST_CLASS_BY, &*JAVA_HIBERNATE_PROXY]
-            {
+            for r in [
+                &*JAVA_CGLIB,
+                &*JAVA_ASSIST,
+                &*CLOJURE,
+                &*JAVA_ENHANCER_BY,
+                &*JAVA_FAST_CLASS_BY,
+                &*JAVA_HIBERNATE_PROXY,
+            ] {
                 m = r.replace_all(&m, "${1}<auto>").into_owned();
             }
             if m != module {
@@ -133,7 +164,10 @@ fn function_component(
             } else {
                 let new = RUBY_ERB_FUNC.replace(&func, "");
                 if new != func {
-                    c.set_leaves(vec![json!(new)], Some("removed generated erb template suffix".into()));
+                    c.set_leaves(
+                        vec![json!(new)],
+                        Some("removed generated erb template suffix".into()),
+                    );
                 }
             }
         }
@@ -148,23 +182,24 @@ fn function_component(
                 }
             }
         }
-        Some("java") => {
-            if func.starts_with("lambda$") {
-                c.set_contributes(false, Some("ignored lambda function".into()));
-            }
+        Some("java") if func.starts_with("lambda$") => {
+            c.set_contributes(false, Some("ignored lambda function".into()));
         }
-        _ if family == "native" => {
-            if func == "<redacted>" || func == "<unknown>" {
-                c.set_contributes(false, Some("ignored unknown function".into()));
-            }
+        Some("java") => {}
+        _ if family == "native" && (func == "<redacted>" || func == "<unknown>") => {
+            c.set_contributes(false, Some("ignored unknown function".into()));
         }
+        _ if family == "native" => {}
         _ if family == "javascript" => {
             let new = func.rsplit('.').next().unwrap_or(&func);
             if new != func {
                 c.set_leaves(vec![json!(new)], Some("trimmed javascript function".into()));
             }
             if sourcemap_used && context_line_available {
-                c.set_contributes(false, Some("ignored because sourcemap used and context line available".into()));
+                c.set_contributes(
+                    false,
+                    Some("ignored because sourcemap used and context line available".into()),
+                );
             }
         }
         _ => {}
@@ -174,7 +209,11 @@ fn function_component(
 
 fn context_line_component(frame: &Map<String, Value>, platform: Option<&str>) -> Component {
     let raw = s(frame, "context_line").unwrap_or("");
-    let line = raw.split(crate::parameterize::is_py_whitespace).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
+    let line = raw
+        .split(crate::parameterize::is_py_whitespace)
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     if line.is_empty() {
         return Component::new("context-line");
     }
@@ -185,13 +224,20 @@ fn context_line_component(frame: &Map<String, Value>, platform: Option<&str>) ->
         && s_truthy(frame, "function").is_none()
         && has_url_origin(s(frame, "abs_path"), false)
     {
-        c.set_contributes(false, Some("discarded because from URL origin and no function".into()));
+        c.set_contributes(
+            false,
+            Some("discarded because from URL origin and no function".into()),
+        );
     }
     c
 }
 
 /// The `frame` component of one frame for one variant.
-pub fn frame_component(frame: &Map<String, Value>, ctx: &Context<'_>, is_recursion: bool) -> Component {
+pub fn frame_component(
+    frame: &Map<String, Value>,
+    ctx: &Context<'_>,
+    is_recursion: bool,
+) -> Component {
     let platform = s_truthy(frame, "platform").or(ctx.platform);
     let abs_path = s(frame, "abs_path");
     let mut filename = filename_component(abs_path, s(frame, "filename"), platform);
@@ -229,16 +275,22 @@ pub fn frame_component(frame: &Map<String, Value>, ctx: &Context<'_>, is_recursi
             match func {
                 None | Some("") => function.set_contributes(false, None),
                 Some(f) => {
-                    if matches!(f, "?" | "<anonymous function>" | "<anonymous>" | "Anonymous function")
-                        || f.ends_with("/<")
+                    if matches!(
+                        f,
+                        "?" | "<anonymous function>" | "<anonymous>" | "Anonymous function"
+                    ) || f.ends_with("/<")
                     {
-                        function.set_contributes(false, Some("ignored unknown function name".into()));
+                        function
+                            .set_contributes(false, Some("ignored unknown function name".into()));
                     }
                 }
             }
         }
         if func == Some("eval")
-            || matches!(abs_path, Some("[native code]" | "native code" | "eval code" | "<anonymous>"))
+            || matches!(
+                abs_path,
+                Some("[native code]" | "native code" | "eval code" | "<anonymous>")
+            )
         {
             rv.set_contributes(false, Some("ignored low quality javascript frame".into()));
         }

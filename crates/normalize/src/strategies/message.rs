@@ -30,5 +30,8 @@ pub fn template(template: &Map<String, Value>) -> Variants {
     if let Some(l) = template.get("context_line").filter(|v| !v.is_null()) {
         context_line.set_leaves(vec![l.clone()], None);
     }
-    vec![("default".into(), Component::with_children("template", vec![filename, context_line]))]
+    vec![(
+        "default".into(),
+        Component::with_children("template", vec![filename, context_line]),
+    )]
 }

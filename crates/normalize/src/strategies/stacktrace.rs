@@ -9,7 +9,9 @@ use crate::functions::behavior_family;
 use serde_json::{Map, Value};
 
 /// Fields that must be equal for two consecutive frames to count as recursion.
-const RECURSION_FIELDS: [&str; 7] = ["abs_path", "package", "module", "filename", "function", "lineno", "colno"];
+const RECURSION_FIELDS: [&str; 7] = [
+    "abs_path", "package", "module", "filename", "function", "lineno", "colno",
+];
 
 fn is_recursion(a: &Map<String, Value>, b: Option<&Map<String, Value>>) -> bool {
     let Some(b) = b else { return false };
@@ -24,9 +26,10 @@ fn is_recursion(a: &Map<String, Value>, b: Option<&Map<String, Value>>) -> bool 
 /// become empty frames).
 pub fn frames_of(stacktrace: &Map<String, Value>) -> Vec<Map<String, Value>> {
     match stacktrace.get("frames") {
-        Some(Value::Array(frames)) => {
-            frames.iter().map(|f| f.as_object().cloned().unwrap_or_default()).collect()
-        }
+        Some(Value::Array(frames)) => frames
+            .iter()
+            .map(|f| f.as_object().cloned().unwrap_or_default())
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -41,7 +44,10 @@ fn single_variant(
     let mut prev: Option<&Map<String, Value>> = None;
     for frame in frames {
         let mut c = frame_component(frame, ctx, is_recursion(frame, prev));
-        let in_app = frame.get("in_app").and_then(Value::as_bool).unwrap_or(false);
+        let in_app = frame
+            .get("in_app")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         if variant == "app" && !in_app {
             c.set_contributes(false, Some("non app frame".into()));
         }
@@ -51,18 +57,32 @@ fn single_variant(
     if frames.len() == 1 && values[0].contributes() {
         let f = &frames[0];
         let platform = s_truthy(f, "platform").or(ctx.platform);
-        if behavior_family(platform) == "javascript" && s_truthy(f, "function").is_none() && frame_is_url(f) {
-            values[0].set_contributes(false, Some("ignored single non-URL JavaScript frame".into()));
+        if behavior_family(platform) == "javascript"
+            && s_truthy(f, "function").is_none()
+            && frame_is_url(f)
+        {
+            values[0].set_contributes(
+                false,
+                Some("ignored single non-URL JavaScript frame".into()),
+            );
         }
     }
-    ctx.enhancements.assemble_stacktrace_component(values, frames, ctx.platform, exc)
+    ctx.enhancements
+        .assemble_stacktrace_component(values, frames, ctx.platform, exc)
 }
 
 /// Both variants of one stack trace: `!system` (mandatory) and `app`.
-pub fn stacktrace_variants(stacktrace: &Map<String, Value>, ctx: &Context<'_>, exc: Option<&ExceptionData>) -> Variants {
+pub fn stacktrace_variants(
+    stacktrace: &Map<String, Value>,
+    ctx: &Context<'_>,
+    exc: Option<&ExceptionData>,
+) -> Variants {
     let frames = frames_of(stacktrace);
     vec![
-        ("!system".to_string(), single_variant(&frames, ctx, "system", exc)),
+        (
+            "!system".to_string(),
+            single_variant(&frames, ctx, "system", exc),
+        ),
         ("app".to_string(), single_variant(&frames, ctx, "app", exc)),
     ]
 }

@@ -1,6 +1,5 @@
 //! `threads:v1`: group by the one crashed, current or only thread.
 
-use super::exception::has_frames;
 use super::stacktrace::stacktrace_variants;
 use super::{truthy, Context, Variants};
 use crate::component::Component;
@@ -22,8 +21,11 @@ fn filtered(threads: &[&Map<String, Value>], ctx: &Context<'_>) -> Option<Varian
         c.set_contributes(false, Some("thread has no stacktrace".into()));
         return Some(vec![("app".into(), c)]);
     }
-    let _ = has_frames;
-    let st = thread.get("stacktrace").and_then(Value::as_object).cloned().unwrap_or_default();
+    let st = thread
+        .get("stacktrace")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     Some(
         stacktrace_variants(&st, ctx, None)
             .into_iter()
@@ -35,11 +37,19 @@ fn filtered(threads: &[&Map<String, Value>], ctx: &Context<'_>) -> Option<Varian
 /// `threads:v1` over `threads.values`.
 pub fn threads(values: &[Value], ctx: &Context<'_>) -> Variants {
     let all: Vec<&Map<String, Value>> = values.iter().filter_map(Value::as_object).collect();
-    let crashed: Vec<_> = all.iter().copied().filter(|t| truthy(t.get("crashed"))).collect();
+    let crashed: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|t| truthy(t.get("crashed")))
+        .collect();
     if let Some(v) = filtered(&crashed, ctx) {
         return v;
     }
-    let current: Vec<_> = all.iter().copied().filter(|t| truthy(t.get("current"))).collect();
+    let current: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|t| truthy(t.get("current")))
+        .collect();
     if let Some(v) = filtered(&current, ctx) {
         return v;
     }
