@@ -1020,3 +1020,69 @@ def test_the_sentry_conf_block(tmp_path: Path) -> None:
     missing = run_conf_block(tmp_path, rum_env, [s3])
     assert missing["SENTRY_NODESTORE"] == SELF_HOSTED_SETTINGS["SENTRY_NODESTORE"]
     assert missing["SENTRY_SEARCH"] == SELF_HOSTED_SETTINGS["SENTRY_SEARCH"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. The sentry-sls image's build context
+# ---------------------------------------------------------------------------------------------
+
+INCLUDE_MACRO = re.compile(r'include_(?:str|bytes)!\(\s*"([^"]+)"\s*\)')
+
+
+def test_the_rust_image_build_context_is_complete(tmp_path: Path) -> None:
+    """deploy/Dockerfile's build stage sees only what it COPYs (and the .dockerignore lets
+    through). Stage exactly that, then check that the workspace resolves with the lock file
+    (`cargo metadata --locked`, as `cargo build --locked` does first) and that every file the
+    binary's sources include at compile time is inside. The compile itself is scripts/test.sh's
+    `cargo build`."""
+    dockerfile = (DEPLOY_DIR / "Dockerfile").read_text()
+    build_stage = dockerfile[: dockerfile.index("# ---- runtime")]
+    let_through = [
+        line[1:].strip().rstrip("/")
+        for line in (DEPLOY_DIR / "Dockerfile.dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    ]
+    context = tmp_path / "src"
+    context.mkdir()
+    copies = [line.split()[1:] for line in build_stage.splitlines() if line.startswith("COPY ")]
+    assert copies, "no COPY in the build stage"
+    for words in copies:
+        *sources, destination = words
+        for source in sources:
+            assert source.rstrip("/") in let_through, f"{source} is excluded by Dockerfile.dockerignore"
+            origin = REPO_ROOT / source
+            if destination.endswith("/") or len(sources) > 1:
+                target = context / destination / origin.name
+            else:
+                target = context / destination
+            if origin.is_dir():
+                shutil.copytree(origin, target, ignore=shutil.ignore_patterns("target", "__pycache__"))
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(origin, target)
+
+    missing = []
+    for source_file in (context / "crates").rglob("*.rs"):
+        relative = source_file.relative_to(context / "crates").parts
+        if "tests" in relative or "benches" in relative or "examples" in relative:
+            continue
+        for included in INCLUDE_MACRO.findall(source_file.read_text(errors="replace")):
+            if not (source_file.parent / included).resolve().is_file():
+                missing.append(f"{source_file.relative_to(context)}: {included}")
+    assert not missing, f"compile-time includes outside the image's build context: {missing}"
+
+    cargo = shutil.which("cargo") or str(Path.home() / ".cargo" / "bin" / "cargo")
+    rustc = shutil.which("rustc") or str(Path.home() / ".cargo" / "bin" / "rustc")
+    host = next(
+        line.split(":", 1)[1].strip()
+        for line in subprocess.run([rustc, "-vV"], capture_output=True, text=True, check=True).stdout.splitlines()
+        if line.startswith("host:")
+    )
+    # Offline, for the host platform: the packages scripts/test.sh's build has already fetched.
+    command = [cargo, "metadata", "--format-version", "1", "--locked", "--offline",
+               "--filter-platform", host, "--manifest-path", str(context / "Cargo.toml")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    packages = {package["name"]: package for package in json.loads(result.stdout)["packages"]}
+    binaries = [target["name"] for target in packages["sentry-sls"]["targets"] if "bin" in target["kind"]]
+    assert binaries == ["sentry-sls"], binaries
