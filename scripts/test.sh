@@ -44,6 +44,15 @@ if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1
 fi
 docker compose version 2>/dev/null || .venv/bin/docker-compose version
 
+step "Node packages (tests/node: @sentry/node)"
+if [ ! -d tests/node/node_modules/@sentry/node ]; then
+  if ! command -v npm >/dev/null; then
+    sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+    sudo_if_needed apt-get update -q && sudo_if_needed apt-get install -y -q nodejs npm
+  fi
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -1252,7 +1252,6 @@ GUIDE_SNUBA_HEALTHCHECK = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason="binary: GET /health keeps the connection open and its body ends without a newline")
 def test_the_guides_own_healthcheck_passes(sentry_sls) -> None:
     port = sentry_sls.snuba_url.rsplit(":", 1)[1]
     try:

@@ -1,14 +1,22 @@
 //! Ingest: Sentry envelopes into the log store (ingest → store).
 //!
-//! Today this crate holds the durable [`spool`]: the endpoint's records are
-//! fsynced there before the client gets its 200, and a shipper moves them to
-//! the store in batches, retrying until the store takes them. The endpoint,
-//! normalisation and grouping (issue "Ingest") build on it; envelope parsing
-//! lives in `sentry-sls-event`.
+//! - [`process`]: envelope items to records (docs/schema.md), one log per
+//!   error or transaction event;
+//! - [`seen`]: recently stored event ids, so repeats are not stored twice;
+//! - [`spool`]: the durable spool. Records are fsynced there before the
+//!   client gets its 200, and a shipper moves them to the store in batches,
+//!   retrying until the store takes them, committing each batch once where
+//!   the store can.
+//!
+//! Envelope parsing lives in `sentry-sls-event`, the HTTP endpoint in
+//! `sentry-sls-server`.
 
 pub mod body;
 pub mod process;
+pub mod record;
+pub mod seen;
 pub mod spool;
 
-pub use process::{process, ProcessError, Processed};
+pub use process::{process, process_with, ProcessError, Processed};
+pub use seen::SeenSet;
 pub use spool::{Cursor, Spool, SpoolConfig, SpoolError};

@@ -1,22 +1,20 @@
 //! Envelope items to records (docs/schema.md): one log per error or
 //! transaction event; every other item type is accepted and counted.
 //!
-//! This is the first stage only: ids, timestamps (clamped to the window of
-//! schema §1.1), defaults, the promoted keys that are plain copies of event
-//! fields, tags as one sorted JSON object, and the body. Relay-style
-//! normalisation, Sentry's derived fields (`title`, `culprit`, `metadata`)
-//! and grouping (`primary_hash`, `group_id`) come with the normaliser; until
-//! then records carry no group and the body is the event as received, with
-//! ids and defaults filled in.
+//! Each event is normalised and grouped as Sentry 23.7.1 does
+//! (`sentry-sls-normalize`), its timestamp kept in the window of schema §1.1,
+//! and written as one record: ids and times, the keys of [`crate::record`],
+//! and the processed body in Sentry's nodestore encoding ([`crate::body`]).
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sentry_sls_event::{node_id, Envelope, EventId, ItemType, ProjectId};
+use sentry_sls_normalize::{normalize, Options};
 use sentry_sls_store::{LogBatch, LogRecord};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::body;
+use crate::{body, record};
 
 /// Topic of error (non-transaction) events.
 pub const TOPIC_ERROR: &str = "sentry_error";
@@ -52,6 +50,10 @@ pub struct Processed {
     pub batches: Vec<LogBatch>,
     /// Items per type, for metrics.
     pub items: BTreeMap<String, u64>,
+    /// Ids of the events in `batches`.
+    pub stored: Vec<EventId>,
+    /// Events left out because `skip` said they were stored before.
+    pub duplicates: u64,
 }
 
 fn now_millis(time: SystemTime) -> i64 {
@@ -79,53 +81,6 @@ fn timestamp_millis(value: Option<&Value>) -> Option<i64> {
     }
 }
 
-fn text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(text) if !text.is_empty() => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        _ => None,
-    }
-}
-
-fn path<'a>(event: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
-    let mut value = event.get(keys[0])?;
-    for key in &keys[1..] {
-        value = value.get(key)?;
-    }
-    Some(value)
-}
-
-/// Tags in list (`[[k, v], …]`) or map form as one sorted JSON object;
-/// empty keys and values dropped, the last value of a repeated key wins.
-fn tags_object(tags: Option<&Value>) -> Option<String> {
-    let mut sorted: BTreeMap<String, String> = BTreeMap::new();
-    let mut add = |key: Option<String>, value: Option<String>| {
-        if let (Some(key), Some(value)) = (key, value) {
-            sorted.insert(key, value);
-        }
-    };
-    match tags? {
-        Value::Object(map) => {
-            for (key, value) in map {
-                add(
-                    Some(key.clone()).filter(|key| !key.is_empty()),
-                    text(Some(value)),
-                );
-            }
-        }
-        Value::Array(pairs) => {
-            for pair in pairs {
-                if let Some([key, value]) = pair.as_array().map(Vec::as_slice) {
-                    add(text(Some(key)), text(Some(value)));
-                }
-            }
-        }
-        _ => {}
-    }
-    (!sorted.is_empty()).then(|| serde_json::to_string(&sorted).expect("strings serialize"))
-}
-
 /// Sorts object keys recursively (Sentry's encoder writes sorted keys).
 fn sorted(value: Value) -> Value {
     match value {
@@ -148,6 +103,7 @@ fn event_record(
     payload: &[u8],
     header_event_id: Option<EventId>,
     received: SystemTime,
+    client_ip: Option<&str>,
 ) -> Result<(EventId, &'static str, LogRecord), ProcessError> {
     let value: Value = serde_json::from_slice(payload)
         .map_err(|error| ProcessError::InvalidEvent(error.to_string()))?;
@@ -162,74 +118,46 @@ fn event_record(
         }
         None => header_event_id.unwrap_or_else(|| EventId::from_hash_of(payload)),
     };
-    let is_transaction = *item_type == ItemType::Transaction
-        || event.get("type").and_then(Value::as_str) == Some("transaction");
+    event.insert("event_id".into(), Value::String(event_id.to_string()));
+    if *item_type == ItemType::Transaction {
+        event.insert("type".into(), Value::String("transaction".into()));
+    }
     let received_ms = now_millis(received);
+    let mut options = Options::new(project_id.0, received_ms as f64 / 1000.0);
+    options.max_past_secs = PAST_SECONDS;
+    options.max_future_secs = FUTURE_SECONDS;
+    options.client_ip = client_ip.map(str::to_string);
+    let normalized = normalize(Value::Object(event), &options)
+        .map_err(|error| ProcessError::InvalidEvent(error.to_string()))?;
+    let is_transaction = normalized.event_type == "transaction";
+    let mut event = normalized.event;
+    record::add_sentry_tags(&mut event);
+    // Normalisation clamped the time into the window; keep the record and the
+    // body on the same millisecond (schema §1.1 invariant).
     let timestamp_ms = timestamp_millis(event.get("timestamp"))
         .filter(|ms| {
             *ms >= received_ms - PAST_SECONDS * 1000 && *ms <= received_ms + FUTURE_SECONDS * 1000
         })
         .unwrap_or(received_ms);
-    event.insert("event_id".into(), Value::String(event_id.to_string()));
-    event.insert("project".into(), Value::from(project_id.0));
     event.insert(
         "timestamp".into(),
         Value::from(timestamp_ms as f64 / 1000.0),
     );
-    event.insert("received".into(), Value::from(received_ms as f64 / 1000.0));
-    event
-        .entry("platform")
-        .or_insert_with(|| Value::String("other".into()));
-    event
-        .entry("level")
-        .or_insert_with(|| Value::String(if is_transaction { "info" } else { "error" }.into()));
-    let event_type = if is_transaction {
-        "transaction"
-    } else if path(&event, &["exception", "values"])
-        .and_then(Value::as_array)
-        .is_some_and(|values| !values.is_empty())
-    {
-        "error"
-    } else {
-        "default"
-    };
-    let mut contents: Vec<(String, String)> = Vec::new();
-    let mut put = |key: &str, value: Option<String>| {
-        if let Some(value) = value.filter(|value| !value.is_empty()) {
-            contents.push((key.to_string(), value));
-        }
-    };
-    put("schema_version", Some(SCHEMA_VERSION.into()));
-    put("project_id", Some(project_id.0.to_string()));
-    put("event_id", Some(event_id.to_string()));
-    put("node_id", Some(node_id(project_id, &event_id)));
-    put("received", Some((received_ms / 1000).to_string()));
-    put("timestamp_ms", Some(timestamp_ms.to_string()));
-    put("type", Some(event_type.into()));
-    put("platform", text(event.get("platform")));
-    put("level", text(event.get("level")));
-    put("environment", text(event.get("environment")));
-    put("release", text(event.get("release")));
-    put("dist", text(event.get("dist")));
-    put("logger", text(event.get("logger")));
-    put("transaction_name", text(event.get("transaction")));
-    let message = text(path(&event, &["logentry", "formatted"]))
-        .or_else(|| text(path(&event, &["logentry", "message"])))
-        .or_else(|| text(event.get("message")));
-    put("message", message);
-    put("user_id", text(path(&event, &["user", "id"])));
-    put("user_email", text(path(&event, &["user", "email"])));
-    put("user_name", text(path(&event, &["user", "username"])));
-    put("ip_address", text(path(&event, &["user", "ip_address"])));
-    put("sdk_name", text(path(&event, &["sdk", "name"])));
-    put("sdk_version", text(path(&event, &["sdk", "version"])));
-    put(
-        "trace_id",
-        text(path(&event, &["contexts", "trace", "trace_id"])),
-    );
-    put("tags", tags_object(event.get("tags")));
-    let body_bytes =
-        serde_json::to_vec(&sorted(Value::Object(event))).expect("JSON values serialize");
+    let mut contents: Vec<(String, String)> = vec![
+        ("schema_version".into(), SCHEMA_VERSION.into()),
+        ("project_id".into(), project_id.0.to_string()),
+        ("event_id".into(), event_id.to_string()),
+        ("node_id".into(), node_id(project_id, &event_id)),
+        ("received".into(), (received_ms / 1000).to_string()),
+        ("timestamp_ms".into(), timestamp_ms.to_string()),
+    ];
+    contents.extend(record::keys(
+        project_id,
+        &event,
+        &normalized.event_type,
+        &normalized.hashes,
+    ));
+    let body_bytes = sentry_json(&Value::Object(event));
     let body_keys =
         body::encode(&body_bytes).map_err(|error| ProcessError::TooLarge(error.to_string()))?;
     contents.extend(body_keys);
@@ -249,12 +177,42 @@ fn event_record(
     ))
 }
 
+/// Sentry's nodestore encoding: compact, sorted keys, ASCII only (`\uXXXX`).
+fn sentry_json(value: &Value) -> Vec<u8> {
+    let compact = serde_json::to_string(&sorted(value.clone())).expect("JSON values serialize");
+    let mut out = String::with_capacity(compact.len());
+    for character in compact.chars() {
+        if character.is_ascii() {
+            out.push(character);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in character.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out.into_bytes()
+}
+
 /// The records of `envelope` for `project_id`, received at `received`.
 pub fn process(
     project_id: ProjectId,
     envelope: &Envelope,
     received: SystemTime,
     source: &str,
+) -> Result<Processed, ProcessError> {
+    process_with(project_id, envelope, received, source, None, &|_| false)
+}
+
+/// [`process`], leaving out events for which `skip` is true (ids stored
+/// before: see [`crate::SeenSet`]).
+pub fn process_with(
+    project_id: ProjectId,
+    envelope: &Envelope,
+    received: SystemTime,
+    source: &str,
+    client_ip: Option<&str>,
+    skip: &dyn Fn(&EventId) -> bool,
 ) -> Result<Processed, ProcessError> {
     let mut processed = Processed::default();
     let mut by_topic: BTreeMap<&'static str, Vec<LogRecord>> = BTreeMap::new();
@@ -272,8 +230,14 @@ pub fn process(
             &item.payload,
             envelope.headers.event_id,
             received,
+            client_ip,
         )?;
         processed.event_id.get_or_insert(event_id);
+        if skip(&event_id) {
+            processed.duplicates += 1;
+            continue;
+        }
+        processed.stored.push(event_id);
         by_topic.entry(topic).or_default().push(record);
     }
     if processed.event_id.is_none() {
@@ -330,7 +294,22 @@ mod tests {
         assert_eq!(value(record, "type"), Some("error"));
         assert_eq!(value(record, "level"), Some("error"));
         assert_eq!(value(record, "platform"), Some("other"));
-        assert_eq!(value(record, "tags"), Some(r#"{"a":"1","b":"2"}"#));
+        assert_eq!(
+            value(record, "tags"),
+            Some(r#"{"a":"1","b":"2","level":"error","sentry:user":"id:u1"}"#)
+        );
+        assert_eq!(value(record, "user"), Some("id:u1"));
+        assert_eq!(value(record, "title"), Some("ValueError"));
+        let primary = value(record, "primary_hash").unwrap();
+        assert_eq!(primary.len(), 32);
+        assert_eq!(
+            value(record, "group_id"),
+            Some(
+                sentry_sls_event::group_id(ProjectId(42), primary)
+                    .to_string()
+                    .as_str()
+            )
+        );
         assert_eq!(value(record, "user_id"), Some("u1"));
         assert_eq!(value(record, "node_id").unwrap().len(), 32);
         assert_eq!(value(record, "environment"), None, "absent, never empty");

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use md5::Digest;
+use sentry_sls_store::WriteKey;
 use sentry_sls_store::{LogBatch, LogStore};
 use sentry_sls_wal::segments::{self, Wal};
 use sentry_sls_wal::{codec, MAX_FRAME_BYTES};
@@ -39,6 +41,8 @@ pub struct SpoolConfig {
     pub batch_logs: usize,
     /// Longest wait between retries of a failed store write.
     pub max_backoff: Duration,
+    /// How long the shipper keeps shipping after it was told to stop.
+    pub drain_timeout: Duration,
 }
 
 impl SpoolConfig {
@@ -51,6 +55,7 @@ impl SpoolConfig {
             queue_depth: 1024,
             batch_logs: 4096,
             max_backoff: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -69,6 +74,57 @@ pub enum SpoolError {
     Unavailable(String),
 }
 
+/// The shipper's stop signal and its drain deadline.
+struct Stopper<F> {
+    stop: std::pin::Pin<Box<F>>,
+    drain_until: Option<tokio::time::Instant>,
+    drain: Duration,
+}
+
+impl<F: std::future::Future<Output = ()>> Stopper<F> {
+    /// Sleeps up to `duration`; `false` once the drain deadline has passed.
+    async fn wait(&mut self, duration: Duration) -> bool {
+        match self.drain_until {
+            Some(until) => {
+                let now = tokio::time::Instant::now();
+                if now >= until {
+                    return false;
+                }
+                tokio::time::sleep(duration.min(until - now)).await;
+                true
+            }
+            None => {
+                tokio::select! {
+                    () = self.stop.as_mut() => self.start_drain(),
+                    () = tokio::time::sleep(duration) => {}
+                }
+                true
+            }
+        }
+    }
+
+    /// Waits for new frames while caught up; `false` when stopping (the
+    /// spool is drained).
+    async fn idle(&mut self, written: &tokio::sync::Notify) -> bool {
+        if self.drain_until.is_some() {
+            return false;
+        }
+        tokio::select! {
+            () = self.stop.as_mut() => {
+                // One more pass picks up frames written just before the stop.
+                self.start_drain();
+            }
+            () = written.notified() => {}
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        true
+    }
+
+    fn start_drain(&mut self) {
+        self.drain_until = Some(tokio::time::Instant::now() + self.drain);
+    }
+}
+
 /// Where shipping continues: a segment and a byte offset in it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
@@ -78,17 +134,64 @@ pub struct Cursor {
     pub offset: u64,
 }
 
-const CURSOR_FILE: &str = "cursor.json";
+impl Cursor {
+    fn key(self) -> (u64, u64) {
+        (self.sequence, self.offset)
+    }
+}
 
-fn load_cursor(directory: &Path) -> std::io::Result<Cursor> {
+const CURSOR_FILE: &str = "cursor.json";
+const STREAM_FILE: &str = "stream-id";
+
+/// The cursor file: where shipping continues and, while a round is being
+/// sent, where that round ends. A restart re-sends exactly that round (the
+/// same frames make the same batches with the same keys), so a store with
+/// idempotent commit skips what it already applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct CursorFile {
+    #[serde(flatten)]
+    cursor: Cursor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    in_flight: Option<Cursor>,
+}
+
+fn load_cursor(directory: &Path) -> std::io::Result<CursorFile> {
     match fs::read(directory.join(CURSOR_FILE)) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Cursor::default()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(CursorFile::default()),
         Err(error) => Err(error),
     }
 }
 
-fn store_cursor(directory: &Path, cursor: Cursor) -> std::io::Result<()> {
+/// This spool's name as a writer: made once, kept in the directory.
+fn load_stream_id(directory: &Path) -> std::io::Result<String> {
+    let path = directory.join(STREAM_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or(0);
+    let seed = format!("{nanos}:{}:{}", std::process::id(), directory.display());
+    let digest = md5::Md5::digest(seed.as_bytes());
+    let id: String = digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let id = format!("spool-{id}");
+    let temporary = directory.join(format!("{STREAM_FILE}.tmp"));
+    fs::write(&temporary, &id)?;
+    fs::File::open(&temporary)?.sync_all()?;
+    fs::rename(&temporary, &path)?;
+    segments::sync_directory(directory)?;
+    Ok(id)
+}
+
+fn store_cursor(directory: &Path, cursor: CursorFile) -> std::io::Result<()> {
     let temporary = directory.join(format!("{CURSOR_FILE}.tmp"));
     let file_bytes = serde_json::to_vec(&cursor).map_err(std::io::Error::other)?;
     fs::write(&temporary, file_bytes)?;
@@ -223,7 +326,8 @@ impl Spool {
     }
 
     /// Ships the spool to `logstore` of `store` until `stop` resolves, then
-    /// returns (leaving unshipped frames for the next run).
+    /// keeps shipping until the spool is drained or `drain_timeout` passed,
+    /// and returns (unshipped frames wait for the next run).
     pub async fn ship(
         &self,
         store: Arc<dyn LogStore>,
@@ -231,52 +335,88 @@ impl Spool {
         stop: impl std::future::Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
         let directory = self.shared.config.directory.clone();
-        let mut cursor = load_cursor(&directory)?;
-        let mut stop = std::pin::pin!(stop);
+        let stream = load_stream_id(&directory)?;
+        let CursorFile {
+            mut cursor,
+            mut in_flight,
+        } = load_cursor(&directory)?;
+        let mut stopper = Stopper {
+            stop: Box::pin(stop),
+            drain_until: None,
+            drain: self.shared.config.drain_timeout,
+        };
         let mut backoff = Duration::from_millis(100);
         loop {
             let read_directory = directory.clone();
             let limit = self.shared.config.batch_logs;
-            let read =
-                tokio::task::spawn_blocking(move || read_from(&read_directory, cursor, limit))
-                    .await
-                    .map_err(std::io::Error::other)?;
+            let until = in_flight;
+            let read = tokio::task::spawn_blocking(move || {
+                read_from(&read_directory, cursor, limit, until)
+            })
+            .await
+            .map_err(std::io::Error::other)?;
             let (batches, next) = match read {
                 Ok(read) => read,
                 Err(error) => {
                     // A disk hiccup must not stop shipping for good: retry.
                     tracing::error!(%error, "reading the spool failed; will retry");
-                    tokio::select! {
-                        () = &mut stop => return Ok(()),
-                        () = tokio::time::sleep(backoff) => {}
+                    if !stopper.wait(backoff).await {
+                        return Ok(());
                     }
                     backoff = (backoff * 2).min(self.shared.config.max_backoff);
                     continue;
                 }
             };
             if batches.is_empty() {
-                if next != cursor {
-                    if let Err(error) = store_cursor(&directory, next) {
+                if next != cursor || in_flight.is_some() {
+                    let file = CursorFile {
+                        cursor: next,
+                        in_flight: None,
+                    };
+                    if let Err(error) = store_cursor(&directory, file) {
                         tracing::error!(%error, "saving the spool cursor failed; will retry");
                         tokio::time::sleep(backoff).await;
                         continue;
                     }
                     cursor = next;
+                    in_flight = None;
                     self.delete_behind(cursor);
                     continue;
                 }
-                tokio::select! {
-                    () = &mut stop => return Ok(()),
-                    () = self.shared.written.notified() => {}
-                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                // Caught up: when stopping, the drain is done.
+                if !stopper.idle(&self.shared.written).await {
+                    return Ok(());
                 }
                 continue;
             }
+            if in_flight != Some(next) {
+                // Record the round before sending it, so a crash mid-round
+                // re-sends the very same batches with the very same keys.
+                let file = CursorFile {
+                    cursor,
+                    in_flight: Some(next),
+                };
+                if let Err(error) = store_cursor(&directory, file) {
+                    tracing::error!(%error, "saving the spool cursor failed; will retry");
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+                in_flight = Some(next);
+            }
             let mut shipped = true;
-            for batch in batches {
+            for (batch, end) in batches {
                 let logs = batch.logs.len() as u64;
-                match store.put_logs(&logstore, batch).await {
-                    Ok(()) => metrics::counter!("ingest_spool_shipped_logs_total").increment(logs),
+                let key = WriteKey {
+                    stream: stream.clone(),
+                    position: end.key(),
+                };
+                match store.put_logs_once(&logstore, batch, key).await {
+                    Ok(true) => {
+                        metrics::counter!("ingest_spool_shipped_logs_total").increment(logs)
+                    }
+                    Ok(false) => {
+                        metrics::counter!("ingest_spool_already_shipped_logs_total").increment(logs)
+                    }
                     Err(error) => {
                         metrics::counter!("ingest_spool_ship_failures_total").increment(1);
                         tracing::warn!(%error, retry_in = ?backoff, "shipping to the log store failed; will retry");
@@ -288,9 +428,8 @@ impl Spool {
             if !shipped {
                 // A failed batch retries with everything after it; batches of this
                 // round that did land are sent again (at-least-once).
-                tokio::select! {
-                    () = &mut stop => return Ok(()),
-                    () = tokio::time::sleep(backoff) => {}
+                if !stopper.wait(backoff).await {
+                    return Ok(());
                 }
                 backoff = (backoff * 2).min(self.shared.config.max_backoff);
                 continue;
@@ -298,12 +437,17 @@ impl Spool {
             backoff = Duration::from_millis(100);
             // If the cursor cannot be saved the batch is sent again later
             // (at-least-once), never skipped.
-            if let Err(error) = store_cursor(&directory, next) {
+            let file = CursorFile {
+                cursor: next,
+                in_flight: None,
+            };
+            if let Err(error) = store_cursor(&directory, file) {
                 tracing::error!(%error, "saving the spool cursor failed; will retry");
                 tokio::time::sleep(backoff).await;
                 continue;
             }
             cursor = next;
+            in_flight = None;
             self.delete_behind(cursor);
         }
     }
@@ -320,14 +464,19 @@ impl Spool {
     }
 }
 
-/// Reads whole frames from `cursor` on, up to about `limit` logs, merging
-/// consecutive frames of the same topic/source/tags. Returns the batches and
+/// Batches read from the spool, each with the position just after its last frame.
+type ReadBatches = Vec<(LogBatch, Cursor)>;
+
+/// Reads whole frames from `cursor` on, up to about `limit` logs (or, with
+/// `until`, exactly up to that position), merging consecutive frames of the
+/// same topic/source/tags. Returns the batches with their end positions and
 /// the cursor after them. A torn or still-being-written tail ends the read.
 fn read_from(
     directory: &Path,
     cursor: Cursor,
     limit: usize,
-) -> std::io::Result<(Vec<LogBatch>, Cursor)> {
+    until: Option<Cursor>,
+) -> std::io::Result<(ReadBatches, Cursor)> {
     let sequences = segments::list_segments(directory)?;
     let mut position = cursor;
     if !sequences.contains(&position.sequence) {
@@ -346,8 +495,12 @@ fn read_from(
             None => return Ok((Vec::new(), cursor)),
         }
     }
-    let mut batches: Vec<LogBatch> = Vec::new();
+    let mut batches: ReadBatches = Vec::new();
     let mut logs = 0;
+    let more = |sequence: u64, offset: u64, logs: usize| match until {
+        Some(until) => (sequence, offset) < until.key(),
+        None => logs < limit,
+    };
     loop {
         let path = segment_path(directory, position.sequence);
         let mut file = fs::File::open(&path)?;
@@ -355,7 +508,7 @@ fn read_from(
         file.seek(SeekFrom::Start(position.offset))?;
         let mut reader = std::io::BufReader::new(file);
         let mut offset = position.offset;
-        while logs < limit && offset + 8 <= length {
+        while more(position.sequence, offset, logs) && offset + 8 <= length {
             let mut header = [0u8; 8];
             reader.read_exact(&mut header)?;
             let size = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as u64;
@@ -378,15 +531,20 @@ fn read_from(
                 continue;
             };
             logs += batch.logs.len();
+            let end = Cursor {
+                sequence: position.sequence,
+                offset,
+            };
             match batches.last_mut() {
-                Some(last)
+                Some((last, last_end))
                     if last.topic == batch.topic
                         && last.source == batch.source
                         && last.tags == batch.tags =>
                 {
                     last.logs.extend(batch.logs);
+                    *last_end = end;
                 }
-                _ => batches.push(batch),
+                _ => batches.push((batch, end)),
             }
         }
         position.offset = offset;
@@ -398,7 +556,7 @@ fn read_from(
         // once a newer segment exists this one is complete: whatever could not
         // be read at its end is a torn frame from a crash, never acknowledged.
         match next_segment {
-            Some(next) if logs < limit => {
+            Some(next) if more(next, 0, logs) => {
                 if offset < length {
                     tracing::warn!(
                         sequence = position.sequence,

@@ -29,7 +29,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use sentry_sls_store::{
     IndexConfig, LogBatch, LogStore, LogstoreConfig, QueryRequest, QueryResult, ShardInfo,
-    StoreError, StoreErrorCode,
+    StoreError, StoreErrorCode, WriteKey,
 };
 
 pub mod columnar;
@@ -329,6 +329,17 @@ impl LogStore for LocalProject {
 
     async fn put_logs(&self, logstore: &str, batch: LogBatch) -> Result<(), StoreError> {
         self.logstore(logstore)?.append(batch).await
+    }
+
+    async fn put_logs_once(
+        &self,
+        logstore: &str,
+        batch: LogBatch,
+        key: WriteKey,
+    ) -> Result<bool, StoreError> {
+        self.logstore(logstore)?
+            .append_keyed(batch, Some(key))
+            .await
     }
 
     async fn get_logs(

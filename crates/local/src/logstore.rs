@@ -12,7 +12,7 @@
 //! active memtables under one read lock, so a row is never seen twice or
 //! missed while it moves.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -23,7 +23,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arrow::array::AsArray;
 use arrow::compute::{sort_to_indices, take_record_batch};
 use arrow::record_batch::RecordBatch;
-use sentry_sls_store::{IndexConfig, LogBatch, LogstoreConfig, StoreError, StoreErrorCode};
+use sentry_sls_store::{
+    IndexConfig, LogBatch, LogstoreConfig, StoreError, StoreErrorCode, WriteKey,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::columnar;
@@ -82,6 +84,8 @@ struct Memtable {
 struct Frozen {
     through: u64,
     batches: Arc<Vec<RecordBatch>>,
+    /// Write marks as of `through`.
+    marks: BTreeMap<String, (u64, u64)>,
 }
 
 struct State {
@@ -93,6 +97,10 @@ struct State {
     columns: BTreeSet<String>,
     /// Set when the WAL failed: appends are refused from then on.
     failure: Option<String>,
+    /// Last applied write position per stream (idempotent commit).
+    marks: BTreeMap<String, (u64, u64)>,
+    /// `marks` as of `flushed_through` (what the manifest records).
+    flushed_marks: BTreeMap<String, (u64, u64)>,
 }
 
 /// What a query reads: segments overlapping its range, plus memtable rows.
@@ -113,7 +121,10 @@ struct Append {
     rows: Option<RecordBatch>,
     payload: Vec<u8>,
     columns: BTreeSet<String>,
-    acknowledge: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    /// Idempotency key: skipped when its stream already reached its position.
+    key: Option<WriteKey>,
+    /// Resolves with whether the rows were applied.
+    acknowledge: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
 }
 
 struct Shared {
@@ -169,6 +180,7 @@ impl Logstore {
         let sequences =
             wal::list_segments(&wal_directory).map_err(|error| io_error("listing wal", error))?;
         let mut replayed = 0usize;
+        let mut marks = manifest.marks.clone();
         for &sequence in &sequences {
             if sequence <= manifest.flushed_through {
                 continue;
@@ -176,10 +188,14 @@ impl Logstore {
             let frames = wal::read_segment(&wal_directory, sequence)
                 .map_err(|error| io_error("reading wal", error))?;
             for frame in frames {
-                let Some(batch) = codec::decode(&frame) else {
+                let Some((key, batch)) = codec::decode_keyed(&frame) else {
                     tracing::warn!(sequence, "undecodable wal frame skipped");
                     continue;
                 };
+                if let Some(key) = key {
+                    let mark = marks.entry(key.stream).or_insert(key.position);
+                    *mark = (*mark).max(key.position);
+                }
                 columns.extend(columnar::column_names([&batch]));
                 let rows = columnar::log_batch_to_arrow(&batch)
                     .map_err(|error| io_error("replaying wal", error))?;
@@ -210,6 +226,8 @@ impl Logstore {
                 flushed_through: manifest.flushed_through,
                 columns,
                 failure: None,
+                marks,
+                flushed_marks: manifest.marks,
             }),
             changed: Condvar::new(),
             changed_lock: Mutex::new(false),
@@ -248,8 +266,19 @@ impl Logstore {
 
     /// Appends a batch; resolves once it is durable and visible.
     pub async fn append(&self, batch: LogBatch) -> Result<(), StoreError> {
+        self.append_keyed(batch, None).await.map(|_| ())
+    }
+
+    /// Appends a batch unless `key`'s stream already reached its position
+    /// (then nothing is written and the answer is `false`). The key is
+    /// written with the rows, so the check survives crashes and restarts.
+    pub async fn append_keyed(
+        &self,
+        batch: LogBatch,
+        key: Option<WriteKey>,
+    ) -> Result<bool, StoreError> {
         if batch.logs.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let sender = self
             .sender
@@ -263,7 +292,10 @@ impl Logstore {
         // Encoding is CPU work and `send` may block on a full queue (back-pressure):
         // both belong on the blocking pool, not on an async worker.
         tokio::task::spawn_blocking(move || {
-            let payload = codec::encode(&batch);
+            let payload = match &key {
+                Some(key) => codec::encode_keyed(&batch, key),
+                None => codec::encode(&batch),
+            };
             let columns = columnar::column_names([&batch]);
             let rows = columnar::log_batch_to_arrow(&batch)
                 .map_err(|error| StoreError::invalid(format!("unusable log batch: {error}")))?;
@@ -271,6 +303,7 @@ impl Logstore {
                 rows: Some(rows),
                 payload,
                 columns,
+                key,
                 acknowledge,
             };
             match sender.try_send(append) {
@@ -339,6 +372,7 @@ impl Logstore {
                 rows: None,
                 payload: Vec::new(),
                 columns: BTreeSet::new(),
+                key: None,
                 acknowledge,
             };
             sender
@@ -348,7 +382,7 @@ impl Logstore {
             let mut acknowledged = acknowledged;
             loop {
                 match acknowledged.try_recv() {
-                    Ok(result) => break result?,
+                    Ok(result) => break result.map(|_| ())?,
                     Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
                         std::thread::sleep(Duration::from_millis(2))
                     }
@@ -471,14 +505,33 @@ fn writer_loop(shared: &Shared, mut wal_handle: Wal, receiver: &Receiver<Append>
             }
         }
         let force_freeze = group.iter().any(|append| append.rows.is_none());
-        let failure = shared.state.read().expect("state lock").failure.clone();
+        let (failure, mut marks) = {
+            let state = shared.state.read().expect("state lock");
+            (state.failure.clone(), state.marks.clone())
+        };
+        // Keyed appends at or behind their stream's mark were applied before
+        // (a re-send after a crash): acknowledge them without writing.
+        let applied: Vec<bool> = group
+            .iter()
+            .map(|append| match &append.key {
+                None => true,
+                Some(key) => match marks.get(&key.stream) {
+                    Some(mark) if *mark >= key.position => false,
+                    _ => {
+                        marks.insert(key.stream.clone(), key.position);
+                        true
+                    }
+                },
+            })
+            .collect();
         let result = match failure {
             Some(failure) => Err(StoreError::internal(failure)),
             None => {
                 let payloads: Vec<&[u8]> = group
                     .iter()
-                    .filter(|append| !append.payload.is_empty())
-                    .map(|append| append.payload.as_slice())
+                    .zip(&applied)
+                    .filter(|(append, applied)| **applied && !append.payload.is_empty())
+                    .map(|(append, _)| append.payload.as_slice())
                     .collect();
                 let written = if payloads.is_empty() {
                     Ok(())
@@ -497,7 +550,8 @@ fn writer_loop(shared: &Shared, mut wal_handle: Wal, receiver: &Receiver<Append>
         };
         if result.is_ok() {
             let mut state = shared.state.write().expect("state lock");
-            for append in &group {
+            state.marks = marks;
+            for (append, _) in group.iter().zip(&applied).filter(|(_, applied)| **applied) {
                 let Some(rows) = &append.rows else {
                     continue;
                 };
@@ -514,8 +568,8 @@ fn writer_loop(shared: &Shared, mut wal_handle: Wal, receiver: &Receiver<Append>
         }
         // Acknowledge first: the appends are durable and visible, and a flush
         // that is slow (or failing) must not hold their answers.
-        for append in group {
-            let _ = append.acknowledge.send(result.clone());
+        for (append, applied) in group.into_iter().zip(applied) {
+            let _ = append.acknowledge.send(result.clone().map(|()| applied));
         }
         if result.is_ok() {
             maybe_freeze(shared, &mut wal_handle, force_freeze);
@@ -562,9 +616,11 @@ fn maybe_freeze(shared: &Shared, wal_handle: &mut Wal, force: bool) {
     {
         let mut state = shared.state.write().expect("state lock");
         let active = std::mem::take(&mut state.active);
+        let marks = state.marks.clone();
         state.frozen.push_back(Frozen {
             through,
             batches: Arc::new(active.batches),
+            marks,
         });
     }
     shared.changed.notify_all();
@@ -579,10 +635,16 @@ fn flusher_loop(shared: &Shared) {
             .expect("state lock")
             .frozen
             .front()
-            .map(|frozen| (frozen.through, Arc::clone(&frozen.batches)));
+            .map(|frozen| {
+                (
+                    frozen.through,
+                    Arc::clone(&frozen.batches),
+                    frozen.marks.clone(),
+                )
+            });
         match next {
-            Some((through, batches)) => {
-                if let Err(error) = flush_frozen(shared, through, &batches) {
+            Some((through, batches, marks)) => {
+                if let Err(error) = flush_frozen(shared, through, &batches, marks) {
                     if *shared.changed_lock.lock().expect("changed lock") {
                         // Shutting down: the rows stay in the WAL for the next start.
                         tracing::error!(%error, "flush failed during shutdown; the rows stay in the wal");
@@ -620,7 +682,12 @@ fn flusher_loop(shared: &Shared) {
 
 /// Writes one frozen memtable as day-partitioned, time-sorted segments, then
 /// publishes them and drops the WAL segments they came from.
-fn flush_frozen(shared: &Shared, through: u64, batches: &[RecordBatch]) -> Result<(), StoreError> {
+fn flush_frozen(
+    shared: &Shared,
+    through: u64,
+    batches: &[RecordBatch],
+    marks: BTreeMap<String, (u64, u64)>,
+) -> Result<(), StoreError> {
     let names = columnar::arrow_column_names(batches);
     let schema = columnar::storage_schema(&names);
     let unified: Vec<RecordBatch> = batches
@@ -696,12 +763,14 @@ fn flush_frozen(shared: &Shared, through: u64, batches: &[RecordBatch]) -> Resul
         version: MANIFEST_VERSION,
         flushed_through: through,
         segments,
+        marks,
     };
     manifest
         .store(&shared.directory)
         .map_err(|error| io_error("writing manifest", error))?;
     state.segments = manifest.segments;
     state.flushed_through = through;
+    state.flushed_marks = manifest.marks;
     state.frozen.pop_front();
     drop(state);
     wal::Wal::delete_through(&shared.directory.join("wal"), through)
@@ -750,6 +819,7 @@ fn apply_retention(shared: &Shared) -> Result<(), StoreError> {
         version: MANIFEST_VERSION,
         flushed_through: state.flushed_through,
         segments: kept,
+        marks: state.flushed_marks.clone(),
     };
     manifest
         .store(&shared.directory)

@@ -8,6 +8,7 @@
 //! (their sequence is at or below `flushed_through`). Either way no row is
 //! lost or counted twice.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -40,6 +41,10 @@ pub struct Manifest {
     pub flushed_through: u64,
     /// Live segments.
     pub segments: Vec<SegmentMeta>,
+    /// Last applied [`WriteKey`](sentry_sls_store::WriteKey) position per
+    /// stream, as of `flushed_through` (WAL replay brings it up to date).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub marks: BTreeMap<String, (u64, u64)>,
 }
 
 /// Current manifest format version.
@@ -100,6 +105,7 @@ mod tests {
                 rows: 3,
                 columns: vec!["a".into()],
             }],
+            marks: [("spool-1".to_string(), (3, 4096))].into_iter().collect(),
         };
         manifest.store(directory.path()).unwrap();
         assert_eq!(Manifest::load(directory.path()).unwrap(), manifest);

@@ -353,3 +353,84 @@ async fn errors_use_sls_codes() {
         .unwrap_err();
     assert_eq!(duplicate.code, StoreErrorCode::LogStoreAlreadyExist);
 }
+
+/// Keyed appends commit once per (stream, position), whether the repeat
+/// comes from the WAL, from a flushed segment's manifest, or after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_appends_commit_once_across_flushes_and_restarts() {
+    use sentry_sls_store::WriteKey;
+    let directory = tempfile::tempdir().unwrap();
+    let key = |stream: &str, offset: u64| WriteKey {
+        stream: stream.into(),
+        position: (1, offset),
+    };
+    let batch = |from: u32, to: u32| LogBatch {
+        topic: "t".into(),
+        source: "s".into(),
+        tags: Vec::new(),
+        logs: (from..to).map(row).collect(),
+    };
+    let count = |store: LocalStore| async move {
+        let result = sql(&store, "* | select count(*) as n").await;
+        let n: u64 = value(&result.rows[0], "n").parse().unwrap();
+        (store, n)
+    };
+    let store = setup(directory.path(), 0).await;
+    let project = store.project("test-project").unwrap();
+    assert!(project
+        .put_logs_once("events", batch(0, 10), key("a", 100))
+        .await
+        .unwrap());
+    // A re-send of the same batch, and an older one, are skipped.
+    assert!(!project
+        .put_logs_once("events", batch(0, 10), key("a", 100))
+        .await
+        .unwrap());
+    assert!(!project
+        .put_logs_once("events", batch(0, 5), key("a", 50))
+        .await
+        .unwrap());
+    // Another stream has its own positions.
+    assert!(project
+        .put_logs_once("events", batch(10, 20), key("b", 100))
+        .await
+        .unwrap());
+    let (store, n) = count(store).await;
+    assert_eq!(n, 20);
+    // Marks survive a restart that replays the WAL...
+    store.shutdown();
+    drop(project);
+    drop(store);
+    let store = LocalStore::open(directory.path(), config()).unwrap();
+    let project = store.project("test-project").unwrap();
+    assert!(!project
+        .put_logs_once("events", batch(0, 10), key("a", 100))
+        .await
+        .unwrap());
+    assert!(project
+        .put_logs_once("events", batch(20, 30), key("a", 200))
+        .await
+        .unwrap());
+    // ...and a flush that moves them from the WAL into the manifest.
+    let flushing = std::sync::Arc::clone(&project);
+    tokio::task::spawn_blocking(move || flushing.flush_all())
+        .await
+        .unwrap()
+        .unwrap();
+    store.shutdown();
+    drop(project);
+    drop(store);
+    let store = LocalStore::open(directory.path(), config()).unwrap();
+    let project = store.project("test-project").unwrap();
+    for (from, to, stream, offset) in [(20, 30, "a", 200), (10, 20, "b", 100), (0, 10, "a", 100)] {
+        assert!(
+            !project
+                .put_logs_once("events", batch(from, to), key(stream, offset))
+                .await
+                .unwrap(),
+            "{stream}@{offset} was applied before the flush"
+        );
+    }
+    let (_store, n) = count(store).await;
+    assert_eq!(n, 30);
+}

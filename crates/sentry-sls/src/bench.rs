@@ -46,7 +46,7 @@ pub struct StoreBenchArgs {
     skip_query: bool,
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     if values.is_empty() {
         return 0.0;

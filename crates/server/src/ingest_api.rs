@@ -7,10 +7,12 @@
 //! envelope header's `dsn`; the key policy is `open` (any key, as Alibaba RUM)
 //! or `strict` (configured public keys per project). A request is answered
 //! 200 `{"id": …}` only after its records are fsynced in the spool; 400 for
-//! malformed input, 401 for bad auth, 413 for size limits, 503 with
+//! malformed input, 401 for bad auth, 413 for size limits, 429 with
+//! `Retry-After` when too many requests are in flight, 503 with
 //! `Retry-After` when the spool is full. CORS is open for browser SDKs.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -24,7 +26,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sentry_sls_event::{
     decode_body_bytes, parse_store_body, Auth, AuthError, DecodeError, Envelope, Limits, ProjectId,
 };
-use sentry_sls_ingest::{process, ProcessError, Spool, SpoolError};
+use sentry_sls_ingest::{process_with, ProcessError, SeenSet, Spool, SpoolError};
 use serde_json::json;
 use tower_http::timeout::TimeoutLayer;
 
@@ -51,6 +53,11 @@ pub struct IngestConfig {
     pub source: String,
     /// Time limit of one request.
     pub request_timeout: Duration,
+    /// Requests processed at once; more are answered 429 with `Retry-After`
+    /// (bounds the memory that bodies in flight can take).
+    pub max_in_flight: usize,
+    /// Event ids remembered for an hour to drop repeats (0: off).
+    pub seen_capacity: usize,
 }
 
 impl Default for IngestConfig {
@@ -62,6 +69,8 @@ impl Default for IngestConfig {
             limits,
             source: "sentry-sls".into(),
             request_timeout: Duration::from_secs(30),
+            max_in_flight: 256,
+            seen_capacity: 500_000,
         }
     }
 }
@@ -70,21 +79,48 @@ struct IngestState {
     spool: Spool,
     config: IngestConfig,
     metrics: Option<PrometheusHandle>,
+    in_flight: AtomicUsize,
+    seen: SeenSet,
+}
+
+/// Counts a request as in flight until dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn retry_later(status: StatusCode, detail: &str, seconds: &'static str) -> Response {
+    let mut response = error(status, detail);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+    response
 }
 
 /// The router of the ingest listener.
 pub fn router(spool: Spool, config: IngestConfig, metrics: Option<PrometheusHandle>) -> Router {
     let body_limit = config.max_body_bytes;
+    let config_seen_capacity = config.seen_capacity;
     let timeout = config.request_timeout;
     let state = Arc::new(IngestState {
         spool,
         config,
         metrics,
+        in_flight: AtomicUsize::new(0),
+        seen: SeenSet::new(config_seen_capacity, Duration::from_secs(3600)),
     });
     let mut router = Router::new()
         .route(
             "/health",
-            get(|| async { axum::Json(json!({"status": "ok"})) }),
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    "{\"status\":\"ok\"}\n",
+                )
+            }),
         )
         .route("/metrics", get(metrics_text));
     for prefix in ["", "/rum/sentry/{workspace}/{service_id}"] {
@@ -207,9 +243,22 @@ fn check_key(
     }
 }
 
+/// The SDK's address as a proxy in front reports it (nginx sets
+/// `X-Forwarded-For`/`X-Real-IP`); it fills `{{auto}}` user IPs.
+fn client_ip(headers: &HeaderMap) -> Option<String> {
+    let forwarded = header_text(headers, header::HeaderName::from_static("x-forwarded-for"))
+        .and_then(|list| list.split(',').next())
+        .map(str::trim);
+    forwarded
+        .or_else(|| header_text(headers, header::HeaderName::from_static("x-real-ip")))
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_string)
+}
+
 /// Decoding, parsing, auth and processing: CPU work, run on the blocking pool.
 fn prepare(
     config: &IngestConfig,
+    seen: &SeenSet,
     project: &str,
     headers: &HeaderMap,
     query: Option<&str>,
@@ -267,13 +316,20 @@ fn prepare(
         }
     };
     check_key(&config.key_policy, project_id, auth.as_deref())?;
-    let processed =
-        process(project_id, &envelope, SystemTime::now(), &config.source).map_err(|failure| {
-            match failure {
-                ProcessError::TooLarge(detail) => Rejection::TooLarge(detail),
-                other => Rejection::BadRequest(other.to_string()),
-            }
-        })?;
+    let skip = |event_id: &sentry_sls_event::EventId| seen.contains(project_id, event_id);
+    let client_ip = client_ip(headers);
+    let processed = process_with(
+        project_id,
+        &envelope,
+        SystemTime::now(),
+        &config.source,
+        client_ip.as_deref(),
+        &skip,
+    )
+    .map_err(|failure| match failure {
+        ProcessError::TooLarge(detail) => Rejection::TooLarge(detail),
+        other => Rejection::BadRequest(other.to_string()),
+    })?;
     Ok((project_id, processed))
 }
 
@@ -285,11 +341,22 @@ async fn accept(
     body: Bytes,
     legacy_store: bool,
 ) -> Response {
+    let guard = InFlight(&state.in_flight);
+    if state.in_flight.fetch_add(1, Ordering::AcqRel) >= state.config.max_in_flight {
+        drop(guard);
+        metrics::counter!("ingest_requests_total", "status" => "429").increment(1);
+        return retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests in flight; retry later",
+            "1",
+        );
+    }
     let prepared = {
         let state = Arc::clone(&state);
         tokio::task::spawn_blocking(move || {
             prepare(
                 &state.config,
+                &state.seen,
                 &project,
                 &headers,
                 query.as_deref(),
@@ -299,7 +366,7 @@ async fn accept(
         })
         .await
     };
-    let (_, processed) = match prepared {
+    let (project_id, processed) = match prepared {
         Ok(Ok(prepared)) => prepared,
         Ok(Err(rejection)) => return rejection.response(),
         Err(join) => {
@@ -312,21 +379,25 @@ async fn accept(
     for (item_type, count) in &processed.items {
         metrics::counter!("ingest_items_total", "type" => item_type.clone()).increment(*count);
     }
+    if processed.duplicates > 0 {
+        metrics::counter!("ingest_duplicate_events_total").increment(processed.duplicates);
+    }
     for batch in &processed.batches {
         match state.spool.append(batch).await {
             Ok(()) => {}
             Err(SpoolError::Full { .. }) => {
-                let mut response = error(
+                metrics::counter!("ingest_requests_total", "status" => "503").increment(1);
+                return retry_later(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the event queue is full; retry later",
+                    "60",
                 );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-                return response;
             }
             Err(failure) => return error(StatusCode::SERVICE_UNAVAILABLE, failure.to_string()),
         }
+    }
+    for event_id in &processed.stored {
+        state.seen.insert(project_id, *event_id);
     }
     metrics::counter!("ingest_requests_total", "status" => "200").increment(1);
     let body = match processed.event_id {

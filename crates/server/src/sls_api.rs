@@ -43,6 +43,9 @@ pub struct FaultConfig {
     pub incomplete: f64,
     /// A delay of 50–800 ms before answering.
     pub slow: f64,
+    /// A write that is applied and then answered with a 500, as when a
+    /// PutLogs times out after SLS applied it (the client re-sends: a duplicate).
+    pub lost_answer: f64,
     /// Seed of the fault sequence (reproducible runs).
     pub seed: u64,
 }
@@ -77,9 +80,10 @@ impl FaultConfig {
                 "quota" | "403" => config.write_quota = probability,
                 "incomplete" => config.incomplete = probability,
                 "slow" => config.slow = probability,
+                "lost" => config.lost_answer = probability,
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}` (500, quota, incomplete, slow, seed)"
+                        "unknown fault `{other}` (500, quota, incomplete, slow, lost, seed)"
                     ))
                 }
             }
@@ -576,6 +580,18 @@ async fn put_logs(
         };
         metrics::counter!("sls_local_logs_written_total").increment(batch.logs.len() as u64);
         project.put_logs(logstore, batch).await?;
+    }
+    if state
+        .config
+        .faults
+        .as_ref()
+        .is_some_and(|faults| state.random() < faults.lost_answer)
+    {
+        metrics::counter!("sls_local_lost_answers_total").increment(1);
+        return Err(error(
+            ErrorCode::InternalServerError,
+            "injected fault: the write was applied but its answer is lost",
+        ));
     }
     Ok(StatusCode::OK.into_response())
 }

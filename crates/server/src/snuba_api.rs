@@ -81,8 +81,15 @@ pub fn error_response(error: &SnubaError) -> Response {
     (status, axum::Json(error.to_body())).into_response()
 }
 
+/// Snuba's answer, ending in a newline as Flask's does: the self-hosted
+/// healthcheck (`grep ok -s -m 1` on a raw keep-alive socket) needs a whole
+/// line to match and exit.
 async fn health() -> Response {
-    axum::Json(json!({"status": "ok", "down_file_exists": false})).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        "{\"status\":\"ok\",\"down_file_exists\":false}\n",
+    )
+        .into_response()
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {

@@ -38,6 +38,18 @@ pub struct LogBatch {
     pub logs: Vec<LogRecord>,
 }
 
+/// Names a write for idempotent commit. The batches of one `stream` carry
+/// strictly increasing positions; a store that supports it applies a batch
+/// whose position is not beyond the last one it applied for the stream as a
+/// no-op, so a writer that re-sends after a crash commits each batch once.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WriteKey {
+    /// The writer (e.g. one ingest spool).
+    pub stream: String,
+    /// Where the batch ends in the writer's own order.
+    pub position: (u64, u64),
+}
+
 /// Type of an indexed field, as SLS names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -202,6 +214,19 @@ pub trait LogStore: Send + Sync {
     async fn update_index(&self, logstore: &str, index: IndexConfig) -> Result<(), StoreError>;
     /// Appends logs; returns once they are durable.
     async fn put_logs(&self, logstore: &str, batch: LogBatch) -> Result<(), StoreError>;
+    /// Appends logs at most once per `key` (see [`WriteKey`]); returns
+    /// whether they were applied (`false`: an earlier write with this key
+    /// already was). Stores without idempotent commit (SLS itself) append
+    /// every time: at-least-once.
+    async fn put_logs_once(
+        &self,
+        logstore: &str,
+        batch: LogBatch,
+        key: WriteKey,
+    ) -> Result<bool, StoreError> {
+        let _ = key;
+        self.put_logs(logstore, batch).await.map(|()| true)
+    }
     /// Runs an SLS query.
     async fn get_logs(
         &self,

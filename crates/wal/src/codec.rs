@@ -1,7 +1,10 @@
 //! The WAL payload of one append: a compact length-prefixed encoding of a
 //! [`LogBatch`] (faster than JSON, no schema compiler needed).
 
-use sentry_sls_store::{LogBatch, LogRecord};
+use sentry_sls_store::{LogBatch, LogRecord, WriteKey};
+
+/// First four bytes of a keyed frame: a topic length no real frame can have.
+const KEYED_MARKER: [u8; 4] = [0xff; 4];
 
 fn put_str(out: &mut Vec<u8>, value: &str) {
     out.extend_from_slice(&(value.len() as u32).to_le_bytes());
@@ -55,6 +58,13 @@ impl Reader<'_> {
         Some(value)
     }
 
+    fn u64(&mut self) -> Option<u64> {
+        let end = self.position.checked_add(8)?;
+        let value = u64::from_le_bytes(self.bytes.get(self.position..end)?.try_into().ok()?);
+        self.position = end;
+        Some(value)
+    }
+
     fn string(&mut self) -> Option<String> {
         let length = self.u32()? as usize;
         let end = self.position.checked_add(length)?;
@@ -68,6 +78,40 @@ impl Reader<'_> {
         let count = self.u32()? as usize;
         (count.saturating_mul(min_item_bytes) <= self.bytes.len() - self.position).then_some(count)
     }
+}
+
+/// Encodes a batch with its idempotency key (see [`decode_keyed`]).
+pub fn encode_keyed(batch: &LogBatch, key: &WriteKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.stream.len() + 24);
+    out.extend_from_slice(&KEYED_MARKER);
+    put_str(&mut out, &key.stream);
+    out.extend_from_slice(&key.position.0.to_le_bytes());
+    out.extend_from_slice(&key.position.1.to_le_bytes());
+    out.extend_from_slice(&encode(batch));
+    out
+}
+
+/// Decodes a frame written by [`encode`] or [`encode_keyed`]; `None` if the
+/// bytes are not a valid encoding.
+pub fn decode_keyed(bytes: &[u8]) -> Option<(Option<WriteKey>, LogBatch)> {
+    if !bytes.starts_with(&KEYED_MARKER) {
+        return decode(bytes).map(|batch| (None, batch));
+    }
+    let mut reader = Reader {
+        bytes,
+        position: KEYED_MARKER.len(),
+    };
+    let stream = reader.string()?;
+    let high = reader.u64()?;
+    let low = reader.u64()?;
+    let batch = decode(&bytes[reader.position..])?;
+    Some((
+        Some(WriteKey {
+            stream,
+            position: (high, low),
+        }),
+        batch,
+    ))
 }
 
 /// Decodes a batch; `None` if the bytes are not a valid encoding.
@@ -124,5 +168,18 @@ mod tests {
         assert_eq!(decode(&bytes).unwrap(), batch);
         assert!(decode(&bytes[..bytes.len() - 1]).is_none());
         assert!(decode(&[0xff; 16]).is_none());
+        assert_eq!(decode_keyed(&bytes).unwrap(), (None, batch.clone()));
+        let key = WriteKey {
+            stream: "spool-1".into(),
+            position: (7, 4096),
+        };
+        let keyed = encode_keyed(&batch, &key);
+        assert_eq!(decode_keyed(&keyed).unwrap(), (Some(key), batch));
+        assert!(
+            decode(&keyed).is_none(),
+            "a keyed frame is not a plain batch"
+        );
+        assert!(decode_keyed(&keyed[..keyed.len() - 1]).is_none());
+        assert!(decode_keyed(&keyed[..10]).is_none());
     }
 }
