@@ -109,6 +109,10 @@ fn rewrite_function(function: &Function) -> Result<Option<String>, String> {
             [unit, value] => format!("date_trunc({unit}, sls_to_timestamp({value}))"),
             _ => return arity_error("2"),
         },
+        "approx_percentile" => match arguments.as_slice() {
+            [value, level] => format!("approx_percentile_cont({value}, {level})"),
+            _ => return arity_error("2"),
+        },
         "split" => match arguments.as_slice() {
             [text, delimiter] => format!("string_to_array({text}, {delimiter})"),
             _ => return arity_error("2"),
@@ -116,6 +120,32 @@ fn rewrite_function(function: &Function) -> Result<Option<String>, String> {
         _ => return Ok(None),
     };
     Ok(Some(text))
+}
+
+/// `x` of `cast(json_parse(x) AS map(…))`, the JSON-object map cast.
+fn json_map_source(expr: &Expr) -> Option<String> {
+    let Expr::Cast {
+        expr, data_type, ..
+    } = expr
+    else {
+        return None;
+    };
+    if !matches!(
+        data_type,
+        datafusion::sql::sqlparser::ast::DataType::Map(_, _)
+    ) {
+        return None;
+    }
+    let Expr::Function(function) = expr.as_ref() else {
+        return None;
+    };
+    if !function.name.to_string().eq_ignore_ascii_case("json_parse") {
+        return None;
+    }
+    match plain_arguments(function)?.as_slice() {
+        [object] => Some(object.clone()),
+        _ => None,
+    }
 }
 
 /// Presto's `FROM t CROSS JOIN UNNEST(e) AS x(c)` (and `FROM t, UNNEST(…)`)
@@ -166,14 +196,28 @@ fn rewrite_unnest(tables: &mut Vec<TableWithJoins>) -> Result<(), String> {
                         .collect()
                 })
                 .unwrap_or_default();
-            if columns.len() != array_exprs.len() {
-                return Err("UNNEST needs a column name for each array: UNNEST(a) AS t(x)".into());
-            }
-            let projections: Vec<String> = array_exprs
-                .iter()
-                .zip(&columns)
-                .map(|(array, column)| format!("unnest({array}) AS {column}"))
-                .collect();
+            let projections: Vec<String> = match (array_exprs.as_slice(), columns.as_slice()) {
+                // A map unnests into key and value columns.
+                ([map], [key, value]) => {
+                    let object = json_map_source(map).ok_or(
+                        "UNNEST of a map supports cast(json_parse(x) AS map(varchar, varchar))",
+                    )?;
+                    vec![
+                        format!("unnest(sls_json_map_keys({object})) AS {key}"),
+                        format!("unnest(sls_json_map_values({object})) AS {value}"),
+                    ]
+                }
+                _ if columns.len() != array_exprs.len() => {
+                    return Err(
+                        "UNNEST needs a column name for each array: UNNEST(a) AS t(x)".into(),
+                    );
+                }
+                _ => array_exprs
+                    .iter()
+                    .zip(&columns)
+                    .map(|(array, column)| format!("unnest({array}) AS {column}"))
+                    .collect(),
+            };
             let base_alias = match &table.relation {
                 TableFactor::Table {
                     alias: Some(alias), ..

@@ -31,6 +31,8 @@ pub fn register(context: &SessionContext) -> Result<()> {
     ] {
         context.register_udf(ScalarUDF::from(JsonFunction::new(name, kind)));
     }
+    context.register_udf(ScalarUDF::from(JsonMapPart::new(true)));
+    context.register_udf(ScalarUDF::from(JsonMapPart::new(false)));
     context.register_udf(ScalarUDF::from(ToTimestamp::new()));
     context.register_udf(ScalarUDF::from(SlsMatch::new()));
     let array_element = context.udf("array_element")?;
@@ -286,6 +288,78 @@ impl ScalarUDFImpl for JsonFunction {
             }
         };
         Ok(ColumnarValue::Array(array))
+    }
+}
+
+/// `sls_json_map_keys(x)` / `sls_json_map_values(x)`: the keys, or the
+/// values in the same order, of a JSON object text, as arrays of strings.
+/// Presto's `UNNEST(cast(json_parse(x) AS map(varchar, varchar))) AS t(k, v)`
+/// is rewritten to unnest the two side by side (see `sql.rs`). Non-string
+/// values are rendered as JSON text, as Presto's cast would; a value that
+/// is not a JSON object gives NULL (no rows when unnested).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonMapPart {
+    keys: bool,
+    signature: Signature,
+}
+
+impl JsonMapPart {
+    fn new(keys: bool) -> Self {
+        JsonMapPart {
+            keys,
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for JsonMapPart {
+    fn name(&self) -> &str {
+        if self.keys {
+            "sls_json_map_keys"
+        } else {
+            "sls_json_map_values"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Utf8,
+            true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = string_arrays(&args.args)?;
+        let input = &arrays[0];
+        let mut builder = arrow::array::ListBuilder::new(StringBuilder::new());
+        for row in 0..input.len() {
+            let object = input
+                .is_valid(row)
+                .then(|| serde_json::from_str::<Value>(input.value(row)).ok())
+                .flatten();
+            match object {
+                Some(Value::Object(map)) => {
+                    for (key, value) in &map {
+                        if self.keys {
+                            builder.values().append_value(key);
+                        } else {
+                            match value {
+                                Value::Null => builder.values().append_null(),
+                                Value::String(text) => builder.values().append_value(text),
+                                other => builder.values().append_value(other.to_string()),
+                            }
+                        }
+                    }
+                    builder.append(true);
+                }
+                _ => builder.append(false),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(builder.finish())))
     }
 }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sentry_sls_query::{Engine, NoRowsExecutor};
+use sentry_sls_query::{Engine, StoreExecutor};
 use sentry_sls_server::ServerConfig;
 
 /// Sentry's Issues pages without ClickHouse: a Snuba-compatible API over
@@ -45,7 +45,7 @@ enum Command {
     /// Answers `POST /{dataset}/snql` with Snuba's exact response and error
     /// shapes, `GET /health` for the self-hosted healthcheck and `GET /metrics`
     /// for Prometheus. Point Sentry at it with `SENTRY_SNUBA` or `SNUBA`.
-    /// Until the log store is wired in, every entity answers with no rows.
+    /// Errors entities (`events`, `discover`) are answered from the log store.
     Serve(ServeArgs),
 
     /// Serve the embedded store over the SLS REST API (a local stand-in for
@@ -326,7 +326,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs),
     };
-    let engine = Engine::new(Arc::new(NoRowsExecutor));
+    // Errors entities are answered from the store; the rest answer empty.
+    let engine = Engine::new(Arc::new(StoreExecutor::new(
+        Arc::clone(&opened.store),
+        args.store.sls_logstore.clone(),
+        args.store.sls_ttl,
+        std::time::Duration::from_secs(args.request_timeout_secs.max(2) - 1),
+    )));
     let router = sentry_sls_server::router(engine, Some(metrics.clone()), &config);
     let listener = tokio::net::TcpListener::bind(args.snuba_listen)
         .await
