@@ -12,7 +12,7 @@
   "relay" stand-in (a recording HTTP server) answers it, and the mirror carries a copy through
   the guide's per-project path map to `sentry-sls serve`'s ingest, which ships it to the store
   (`sentry-sls sls-local`, read back with the official SLS SDK, as in production with SLS).
-  Answering the count from our Snuba API waits for issue 7 (strict xfail).
+  Our Snuba API answers the count of that event from the store.
 * Port 81 serves the web-rum stand-in (UI, `/_assets/` rewrite); port 80 the web stand-in.
 * The mirror never slows or fails the primary path: with the mirror target healthy (baseline),
   stopped (port closed) and black-holed (accepts, never answers), envelopes sent over one
@@ -657,7 +657,6 @@ def test_envelope_reaches_relay_and_the_store_through_the_mirror(stack: Stack, s
     assert "[error]" not in stack.nginx.error_log() and "[crit]" not in stack.nginx.error_log(), stack.nginx.error_log()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7: Snuba queries from the store")
 def test_the_event_is_answered_by_our_snuba_api(stack: Stack, sent_event: SentEvent) -> None:
     start = sent_event.sent_at - timedelta(hours=1)
     end = datetime.now(UTC) + timedelta(minutes=5)

@@ -331,7 +331,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&opened.store),
         args.store.sls_logstore.clone(),
         args.store.sls_ttl,
-        std::time::Duration::from_secs(args.request_timeout_secs.max(2) - 1),
+        std::time::Duration::from_secs((args.request_timeout_secs * 2 / 3).max(1)),
     )));
     let router = sentry_sls_server::router(engine, Some(metrics.clone()), &config);
     let listener = tokio::net::TcpListener::bind(args.snuba_listen)

@@ -302,7 +302,7 @@ impl Translator<'_> {
                 )))
             }
             "multiIf" => {
-                if args.len() < 3 || args.len() % 2 == 0 {
+                if args.len() < 3 || args.len().is_multiple_of(2) {
                     return Err(SnubaError::InvalidQuery(
                         "multiIf needs an odd number (≥ 3) of arguments".into(),
                     ));
