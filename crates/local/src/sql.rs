@@ -436,6 +436,13 @@ mod tests {
             "SELECT x FROM (SELECT *, unnest(a) AS x FROM log) AS log LIMIT 1"
         );
         assert!(prepare("select x from log cross join unnest(a) limit 1").is_err());
+        // Presto's two-column UNNEST of a JSON object cast to a map.
+        assert_eq!(
+            rewritten("select k, count(*) from log cross join unnest(cast(json_parse(\"tags\") as map(varchar, varchar))) as t(k, v) group by k"),
+            "SELECT k, count(*) FROM (SELECT *, unnest(sls_json_map_keys(\"tags\")) AS k, \
+             unnest(sls_json_map_values(\"tags\")) AS v FROM log) AS log GROUP BY k LIMIT 100"
+        );
+        assert!(prepare("select k from log cross join unnest(m) as t(k, v) limit 1").is_err());
     }
 
     #[test]

@@ -246,3 +246,191 @@ impl Executor for StoreExecutor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{parse_and_validate, Checks};
+    use sentry_sls_store::{
+        IndexConfig, LogBatch, LogstoreConfig, QueryRequest as StoreQuery, ShardInfo,
+    };
+    use std::sync::Mutex;
+
+    /// Answers every query with canned rows (keys `c_0`, `c_1`, …) and
+    /// records the queries it saw.
+    struct Canned {
+        rows: Vec<Vec<&'static str>>,
+        failure: Option<StoreError>,
+        seen: Mutex<Vec<StoreQuery>>,
+    }
+
+    #[async_trait::async_trait]
+    impl LogStore for Canned {
+        async fn create_logstore(&self, _: LogstoreConfig) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        async fn get_logstore(&self, _: &str) -> Result<LogstoreConfig, StoreError> {
+            unimplemented!()
+        }
+        async fn update_logstore(&self, _: LogstoreConfig) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        async fn create_index(&self, _: &str, _: IndexConfig) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        async fn get_index(&self, _: &str) -> Result<IndexConfig, StoreError> {
+            unimplemented!()
+        }
+        async fn update_index(&self, _: &str, _: IndexConfig) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        async fn put_logs(&self, _: &str, _: LogBatch) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        async fn get_logs(&self, _: &str, request: StoreQuery) -> Result<QueryResult, StoreError> {
+            self.seen.lock().unwrap().push(request);
+            if let Some(error) = &self.failure {
+                return Err(error.clone());
+            }
+            Ok(QueryResult {
+                progress: Progress::Complete,
+                keys: Vec::new(),
+                rows: self
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        row.iter()
+                            .enumerate()
+                            .map(|(index, value)| (format!("c_{index}"), value.to_string()))
+                            .collect()
+                    })
+                    .collect(),
+                processed_rows: 0,
+                has_sql: true,
+            })
+        }
+        async fn list_shards(&self, _: &str) -> Result<Vec<ShardInfo>, StoreError> {
+            unimplemented!()
+        }
+    }
+
+    fn run(rows: Vec<Vec<&'static str>>, snql: &str) -> Result<ResultSet, SnubaError> {
+        let store = Arc::new(Canned {
+            rows,
+            failure: None,
+            seen: Mutex::new(Vec::new()),
+        });
+        let executor = StoreExecutor::new(store, "logstore-rum", 30, Duration::from_secs(5));
+        let query = parse_and_validate(snql, Checks::QUERY)?;
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            tokio::task::spawn_blocking(move || executor.execute(&query))
+                .await
+                .unwrap()
+        })
+    }
+
+    const WHERE: &str = "WHERE project_id = 1 AND timestamp >= toDateTime('2025-12-01T00:00:00') AND timestamp < toDateTime('2025-12-02T00:00:00')";
+
+    #[test]
+    fn rows_are_typed_and_repeated_events_dropped() {
+        let result = run(
+            vec![
+                vec!["aa", "1764590400", "1764590400123", "null", "[\"ValueError\",null]"],
+                vec!["aa", "1764590400", "1764590400123", "null", "[\"ValueError\",null]"],
+                vec!["bb", "1764590399", "null", "x", "null"],
+            ],
+            &format!("MATCH (events) SELECT event_id, timestamp, timestamp_ms, replay_id, exception_stacks.type {WHERE} ORDER BY timestamp DESC LIMIT 2"),
+        )
+        .unwrap();
+        assert_eq!(result.rows.len(), 2);
+        assert_eq!(result.rows[0][0], Cell::String("aa".into()));
+        assert_eq!(
+            result.rows[0][1].to_json(),
+            serde_json::json!("2025-12-01T12:00:00+00:00")
+        );
+        assert_eq!(
+            result.rows[0][2].to_json(),
+            serde_json::json!("2025-12-01 12:00:00.123000")
+        );
+        assert_eq!(result.rows[0][3], Cell::Null);
+        assert_eq!(
+            result.rows[0][4].to_json(),
+            serde_json::json!(["ValueError", null])
+        );
+        assert_eq!(result.rows[1][0], Cell::String("bb".into()));
+        assert_eq!(result.rows[1][4], Cell::Array(Vec::new()));
+    }
+
+    #[test]
+    fn aggregates_over_no_rows_give_clickhouse_defaults() {
+        let result = run(
+            vec![vec!["0", "null", "true"]],
+            &format!("MATCH (events) SELECT count() AS c, max(timestamp) AS m, notHandled() AS u {WHERE}"),
+        )
+        .unwrap();
+        assert_eq!(
+            result.rows,
+            vec![vec![
+                Cell::UInt(0),
+                Cell::DateTime(chrono::DateTime::UNIX_EPOCH.naive_utc()),
+                Cell::UInt(1)
+            ]]
+        );
+    }
+
+    #[test]
+    fn other_entities_answer_empty_without_the_store() {
+        let result = run(
+            vec![vec!["1"]],
+            "MATCH (search_issues) SELECT count() AS c WHERE project_id = 1 AND timestamp >= toDateTime('2025-12-01T00:00:00') AND timestamp < toDateTime('2025-12-02T00:00:00')",
+        )
+        .unwrap();
+        assert_eq!(result.rows, vec![vec![Cell::UInt(0)]]);
+    }
+
+    #[test]
+    fn store_failures_map_to_snuba_errors() {
+        let cases = [
+            (StoreErrorCode::ReadQuotaExceed, 429, "rate-limited"),
+            (StoreErrorCode::InternalServerError, 500, "clickhouse"),
+            (StoreErrorCode::ServerBusy, 500, "clickhouse"),
+            (StoreErrorCode::RequestTimeout, 500, "clickhouse"),
+            (StoreErrorCode::ParameterInvalid, 500, "clickhouse"),
+        ];
+        for (code, status, error_type) in cases {
+            let error = store_error(StoreError::new(code.clone(), "boom"));
+            assert_eq!(
+                (error.status(), error.error_type()),
+                (status, error_type),
+                "{code:?}"
+            );
+        }
+        let store = Arc::new(Canned {
+            rows: Vec::new(),
+            failure: Some(StoreError::new(StoreErrorCode::ServerBusy, "busy")),
+            seen: Mutex::new(Vec::new()),
+        });
+        let executor =
+            StoreExecutor::new(store.clone(), "logstore-rum", 30, Duration::from_secs(5));
+        let query = parse_and_validate(
+            &format!("MATCH (events) SELECT count() AS c {WHERE}"),
+            Checks::QUERY,
+        )
+        .unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let error = runtime
+            .block_on(async {
+                tokio::task::spawn_blocking(move || executor.execute(&query))
+                    .await
+                    .unwrap()
+            })
+            .unwrap_err();
+        assert!(
+            matches!(error, SnubaError::ClickHouse { code: 279, .. }),
+            "{error:?}"
+        );
+        let seen = store.seen.lock().unwrap();
+        assert_eq!((seen[0].from, seen[0].to), (1_764_547_200, 1_764_633_600));
+    }
+}

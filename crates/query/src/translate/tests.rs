@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::validate::{parse_and_validate, Checks};
+use sentry_sls_snql::{ExprKind, Literal};
 
 const NOW: i64 = 1_764_590_400;
 
@@ -32,4 +33,202 @@ fn issue_list_sort_date_with_totals() {
         "{totals}"
     );
     assert_eq!(plan.totals_columns, vec![None, Some(0), Some(1)]);
+}
+
+fn sql_of(snql: &str) -> String {
+    plan(snql).query
+}
+
+#[test]
+fn columns_follow_the_schema() {
+    let sql = sql_of(&format!(
+        "MATCH (events) SELECT tags[sentry:user], tags[browser], tags[feature], contexts[trace.trace_id], \
+         message, release, user, username, ip_address_v4, geo_city, time, exception_stacks.type \
+         WHERE {RANGE} AND project_id = 1 LIMIT 5 GRANULARITY 86400"
+    ));
+    for fragment in [
+        "\"user\" AS \"c_0\"",
+        "coalesce(\"browser\", '') AS \"c_1\"",
+        "coalesce(json_extract_scalar(\"tags\", '$[\"feature\"]'), '') AS \"c_2\"",
+        "\"trace_id\" AS \"c_3\"",
+        "coalesce(\"message\", '') AS \"c_4\"",
+        "\"release\" AS \"c_5\"",
+        "\"user\" AS \"c_6\"",
+        "\"user_name\" AS \"c_7\"",
+        "CASE WHEN strpos(\"ip_address\", ':') = 0 THEN \"ip_address\" END AS \"c_8\"",
+        "json_extract_scalar(\"contexts\", '$[\"geo.city\"]') AS \"c_9\"",
+        "(__time__ - __time__ % 86400) AS \"c_10\"",
+        "\"exception_stacks_type\" AS \"c_11\"",
+        "LIMIT 5",
+    ] {
+        assert!(sql.contains(fragment), "{fragment} not in {sql}");
+    }
+}
+
+#[test]
+fn array_conditions_and_handled_flags() {
+    let sql = sql_of(&format!(
+        "MATCH (events) SELECT count() AS c WHERE {RANGE} AND project_id = 1 \
+         AND exception_stacks.type = 'ValueError' AND exception_stacks.type != 'KeyError' \
+         AND notEmpty(exception_stacks.type) = 1 AND has(tags.key, 'browser') = 1 \
+         AND notHandled() = 1"
+    ));
+    for fragment in [
+        "coalesce(json_array_contains(\"exception_stacks_type\", 'ValueError'), false)",
+        "(NOT (coalesce(json_array_contains(\"exception_stacks_type\", 'KeyError'), false)))",
+        "(coalesce(json_array_length(\"exception_stacks_type\"), 0) > 0)",
+        "(json_extract(\"tags\", '$[\"browser\"]') IS NOT NULL)",
+        "(coalesce(\"unhandled\", 0) = 1)",
+    ] {
+        assert!(sql.contains(fragment), "{fragment} not in {sql}");
+    }
+}
+
+#[test]
+fn tag_facets_unnest_the_tags_object_and_limit_by_in_the_service() {
+    let plan = plan(&format!(
+        "MATCH (events) SELECT count() AS `count` BY tags_key, tags_value WHERE {RANGE} \
+         AND project_id IN array(1) AND tags_key IN array('browser') ORDER BY count DESC LIMIT 9 BY tags_key LIMIT 100"
+    ));
+    assert!(plan.query.contains(
+        "FROM log CROSS JOIN UNNEST(cast(json_parse(\"tags\") AS map(varchar, varchar))) AS t(tags_key, tags_value)"
+    ), "{}", plan.query);
+    assert!(plan.query.ends_with(&format!("LIMIT {LIMIT_BY_FETCH_CAP}")));
+    assert_eq!(plan.post.limit_by, Some((9, vec![0])));
+    assert_eq!(plan.post.limit, Some(100));
+}
+
+#[test]
+fn recommended_event_reads_the_inner_query_as_a_derived_table() {
+    let plan = plan(&format!(
+        "MATCH {{ MATCH (events) SELECT event_id, group_id, timestamp, replay_id WHERE {RANGE} \
+         AND project_id IN tuple(1) AND group_id IN tuple(5) ORDER BY timestamp DESC, event_id DESC LIMIT 1000 }} \
+         SELECT event_id, timestamp ORDER BY if(isNull(replay_id), 0, 1) DESC, toStartOfDay(timestamp) DESC LIMIT 1 OFFSET 0"
+    ));
+    assert_eq!(
+        plan.query,
+        "__topic__: sentry_error and project_id: 1 and group_id: 5 | SELECT \"c_0\" AS \"c_0\", \"c_2\" AS \"c_1\" \
+         FROM (SELECT \"event_id\" AS \"c_0\", \"group_id\" AS \"c_1\", __time__ AS \"c_2\", \"replay_id\" AS \"c_3\" \
+         FROM log WHERE ((__time__ >= 1764547200) AND (__time__ < 1764590400) AND (\"project_id\" IN (1)) AND (\"group_id\" IN (5))) \
+         ORDER BY __time__ DESC NULLS LAST, \"event_id\" DESC NULLS LAST LIMIT 1000) AS sub \
+         ORDER BY CASE WHEN (\"c_3\" IS NULL) THEN 0 ELSE 1 END DESC NULLS LAST, (\"c_2\" - \"c_2\" % 86400) DESC NULLS LAST \
+         LIMIT 17"
+    );
+    assert_eq!(plan.post.dedup, Some(0));
+}
+
+#[test]
+fn event_ids_are_normalised_and_datetimes_are_epochs() {
+    let sql = sql_of(&format!(
+        "MATCH (events) SELECT event_id WHERE {RANGE} AND project_id = 1 \
+         AND event_id IN tuple('A3F1C2D4-E5B6-0718-293A-4B5C6D7E8F90') AND timestamp > '2001-09-09 01:46:40'"
+    ));
+    assert!(
+        sql.contains("(\"event_id\" IN ('a3f1c2d4e5b60718293a4b5c6d7e8f90'))"),
+        "{sql}"
+    );
+    assert!(sql.contains("(__time__ > 1000000000)"), "{sql}");
+}
+
+#[test]
+fn trends_score_translates() {
+    let sql = sql_of(&format!(
+        "MATCH (events) SELECT multiply(greatest(0.01, divide(1, pow(2, least(16, divide(divide(now() - min(timestamp), 3600), 12))))), \
+         greatest(0.01, log(plus(1, sum(divide(multiIf(equals(level, 'fatal'), 1.0, equals(level, 'error'), 0.66, 0.0), \
+         pow(2, divide(divide(now() - timestamp, 3600), 4)))))))) AS `trends`, \
+         countIf(lessOrEquals(minus(now(), timestamp), 3600)) AS `recent` BY group_id WHERE {RANGE} AND project_id = 1"
+    ));
+    assert!(sql.contains(&format!("({NOW} - min(__time__))")), "{sql}");
+    assert!(sql.contains("count_if((("), "{sql}");
+    assert!(
+        sql.contains("CASE WHEN (\"level\" = 'fatal') THEN cast(1.0 AS double)"),
+        "{sql}"
+    );
+}
+
+#[test]
+fn unsupported_shapes_are_clickhouse_errors_not_panics() {
+    let validated = parse_and_validate(
+        &format!("MATCH (events) SELECT count() AS c WHERE {RANGE} AND project_id = 1 AND exception_stacks.type LIKE '%Error'"),
+        Checks::QUERY,
+    )
+    .unwrap();
+    match translate(&validated, NOW, 30) {
+        Err(SnubaError::ClickHouse { code: 48, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+proptest::proptest! {
+    /// Arbitrary strings in SnQL literals never change the SLS query's
+    /// structure: the search part stays the same, and the SQL is the SQL of
+    /// a placeholder with only the literal replaced by its quoted form.
+    #[test]
+    fn literals_cannot_change_the_query_structure(value in "\\PC*|[ -~]*|.*['\"|\\\\;\\-]+.*") {
+        let encoded = sentry_sls_snql::encode_string(&value);
+        let snql = |literal: &str| format!(
+            "MATCH (events) SELECT count() AS c BY tags[browser] WHERE {RANGE} AND project_id = 1 \
+             AND message = '{literal}' AND environment IN tuple('{literal}') AND tags[x] != '{literal}'"
+        );
+        let Ok(validated) = parse_and_validate(&snql(&encoded), Checks::QUERY) else {
+            // SnQL itself refuses some escapes; nothing reaches SLS then.
+            return Ok(());
+        };
+        let decoded = match validated.query.condition.as_ref().and_then(|c| {
+            c.conjuncts().iter().find_map(|conjunct| match conjunct.as_function() {
+                Some(("equals", [_, rhs])) => match &rhs.kind {
+                    ExprKind::Literal(Literal::String(text)) => Some(text.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+        }) {
+            Some(text) => text,
+            None => return Ok(()),
+        };
+        let actual = translate(&validated, NOW, 30).unwrap().query;
+        let placeholder = translate(
+            &parse_and_validate(&snql("PLACE HOLDER"), Checks::QUERY).unwrap(),
+            NOW,
+            30,
+        )
+        .unwrap()
+        .query;
+        let split = sentry_sls_slsql::split_query(&actual).unwrap();
+        let expected_split = sentry_sls_slsql::split_query(&placeholder).unwrap();
+        let safe = !decoded.is_empty()
+            && decoded.len() <= 64
+            && decoded.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !safe {
+            proptest::prop_assert_eq!(split.search, expected_split.search);
+        }
+        let expected = placeholder.replace("'PLACE HOLDER'", &string_literal(&decoded));
+        let expected = if safe {
+            expected.replacen(
+                "project_id: 1 |",
+                &format!("project_id: 1 and environment: {} |", decoded.to_ascii_lowercase()),
+                1,
+            )
+        } else {
+            expected
+        };
+        proptest::prop_assert_eq!(&actual, &expected);
+        // The quoted literal is one SQL token: a lexer reading from its
+        // opening quote stops exactly at its end.
+        let literal = string_literal(&decoded);
+        let mut chars = literal.chars().skip(1).peekable();
+        let mut consumed = 1;
+        while let Some(c) = chars.next() {
+            consumed += c.len_utf8();
+            if c == '\'' {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    consumed += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        proptest::prop_assert_eq!(consumed, literal.len());
+    }
 }
