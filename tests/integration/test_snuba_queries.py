@@ -873,3 +873,60 @@ def test_store_faults_become_snuba_errors(tmp_path, faults: str, status: int, co
         if serve is not None:
             _stop(serve)
         _stop(sls_local)
+
+
+# ---------------------------------------------------------------------------------------------
+# Array conditions and the trends sort
+# ---------------------------------------------------------------------------------------------
+
+STACK_TYPES = {"zero": "ZeroDivisionError", "key": "KeyError", "value": "ValueError"}
+
+
+@pytest.mark.parametrize("condition,matches", [
+    (Condition(Column("exception_stacks.type"), Op.EQ, "KeyError"),
+     lambda e: e.kind == "key"),
+    (Condition(Column("exception_stacks.type"), Op.IN, ["KeyError", "ValueError"]),
+     lambda e: e.kind in ("key", "value")),
+    (Condition(Column("exception_stacks.type"), Op.NEQ, "KeyError"),
+     lambda e: e.kind != "key"),
+    (Condition(Column("exception_stacks.type"), Op.LIKE, "Zero%Error"),
+     lambda e: e.kind == "zero"),
+    (Condition(Column("exception_stacks.type"), Op.NOT_LIKE, "%Error"),
+     lambda e: e.kind == "message"),
+    (Condition(Function("notEmpty", [Column("exception_stacks.type")]), Op.EQ, 1),
+     lambda e: e.kind != "message"),
+    (Condition(Function("notHandled", []), Op.EQ, 1), lambda e: bool(e.unhandled)),
+    (Condition(Function("has", [Column("tags.key"), "browser"]), Op.EQ, 1),
+     lambda e: e.browser is not None),
+])  # fmt: skip
+def test_array_conditions(stack: Stack, condition: Condition, matches: Any) -> None:
+    start, end = window(stack)
+    query = Query(match=Entity("events"), select=[Function("count", [], "count")],
+                  where=[Condition(Column("project_id"), Op.IN, [7, 8]),
+                         Condition(Column("timestamp"), Op.GTE, start),
+                         Condition(Column("timestamp"), Op.LT, end), condition])  # fmt: skip
+    body = run(stack.snuba_url, native(query))
+    assert body["data"] == [{"count": sum(1 for e in stack.events if matches(e))}]
+
+
+def test_issue_list_sort_trends(stack: Stack) -> None:
+    start, end = window(stack)
+    groups = groups_of([e for e in stack.events if e.project == 7])
+    aggregations = [[*shapes.trends_aggregation(start, end), "trends"],
+                    [*shapes.ISSUE_AGGREGATIONS["last_seen"], "last_seen"],
+                    [*shapes.ISSUE_AGGREGATIONS["times_seen"], "times_seen"],
+                    [*shapes.ISSUE_AGGREGATIONS["total"], "total"]]  # fmt: skip
+    request = shapes.legacy_request(
+        referrer="search.group_index", parent_api=shapes.ISSUES_API, dry_run=False, start=start,
+        end=end, filter_keys={"group_id": sorted(groups), "project_id": [7]},
+        conditions=[["type", "!=", "transaction"]], aggregations=aggregations,
+        groupby=["group_id"], orderby=["-trends", "group_id"], limit=150, offset=0, totals=True,
+        sample=1,
+    )  # fmt: skip
+    body = run(stack.snuba_url, request)
+    assert {r["group_id"]: r["times_seen"] for r in body["data"]} == {
+        g: len(evs) for g, evs in groups.items()}
+    scores = [r["trends"] for r in body["data"]]
+    assert all(isinstance(score, float) and score > 0 for score in scores)
+    assert scores == sorted(scores, reverse=True)
+    assert body["totals"]["total"] == len(groups)

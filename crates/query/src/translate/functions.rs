@@ -122,6 +122,25 @@ impl Translator<'_> {
         if !matches!(&lhs.kind, ExprKind::Argument(arg) if arg == param) {
             return Err(unsupported(format!("{name} with this lambda body")));
         }
+        if matches!(operator, "like" | "notLike") {
+            let ExprKind::Literal(Literal::String(pattern)) = &rhs.kind else {
+                return Err(unsupported(format!("{name} with a computed LIKE pattern")));
+            };
+            // A regular expression over the array's JSON text that matches one
+            // whole string element: both SLS and the embedded store have it.
+            let any = format!(
+                "coalesce(regexp_like({}, {}), false)",
+                key(array),
+                string_literal(&like_element_regex(pattern))
+            );
+            return match (name, operator) {
+                ("arrayExists", "like") => Ok(Sql::condition(any)),
+                ("arrayAll", "notLike") => Ok(Sql::condition(format!("(NOT {any})"))),
+                _ => Err(unsupported(format!(
+                    "{name} with the lambda operator {operator}"
+                ))),
+            };
+        }
         let values: Vec<&Expr> = match (operator, rhs.as_function()) {
             ("equals" | "notEquals", _) => vec![rhs],
             ("in" | "notIn", Some(("tuple" | "array", items))) => items.iter().collect(),
@@ -608,6 +627,49 @@ impl Translator<'_> {
             ))),
         }
     }
+}
+
+/// A LIKE pattern as a regular expression matching one string element of a
+/// compact JSON array text (`["a","b"]`). Literal characters are compared in
+/// their JSON-escaped form; `%` is any run and `_` one character of an element.
+pub(crate) fn like_element_regex(pattern: &str) -> String {
+    const ANY_CHAR: &str = r#"(?:[^"\\]|\\u[0-9a-fA-F]{4}|\\.)"#;
+    let mut body = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        let literal = match c {
+            '%' => {
+                body.push_str(ANY_CHAR);
+                body.push('*');
+                continue;
+            }
+            '_' => {
+                body.push_str(ANY_CHAR);
+                continue;
+            }
+            '\\' => match chars.next() {
+                Some(escaped) => escaped,
+                None => '\\',
+            },
+            other => other,
+        };
+        let encoded = serde_json::to_string(&literal.to_string()).unwrap_or_default();
+        for e in encoded[1..encoded.len() - 1].chars() {
+            match e {
+                '\\' | ']' | '[' | '^' => {
+                    body.push('\\');
+                    body.push(e);
+                }
+                c if c.is_ascii_punctuation() || c == ' ' => {
+                    body.push('[');
+                    body.push(c);
+                    body.push(']');
+                }
+                c => body.push(c),
+            }
+        }
+    }
+    format!(r#"(?:\[|,)"{body}"(?:,|\])"#)
 }
 
 fn flatten<'e>(name: &str, args: &'e [Expr], out: &mut Vec<&'e Expr>) {
