@@ -647,10 +647,7 @@ pub(crate) fn like_element_regex(pattern: &str) -> String {
                 body.push_str(ANY_CHAR);
                 continue;
             }
-            '\\' => match chars.next() {
-                Some(escaped) => escaped,
-                None => '\\',
-            },
+            '\\' => chars.next().unwrap_or('\\'),
             other => other,
         };
         let encoded = serde_json::to_string(&literal.to_string()).unwrap_or_default();
