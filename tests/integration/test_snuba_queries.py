@@ -220,6 +220,7 @@ class Stack:
     snuba_url: str
     events: list[Sent]
     now: datetime
+    sls_port: int | None = None
 
 
 def start_serve(binary: str, data_dir, env: dict[str, str]) -> tuple[subprocess.Popen, str, int]:
@@ -238,6 +239,7 @@ def stack(request, tmp_path_factory):
     binary = str(sentry_sls_binary())
     base_env = {"PATH": "/usr/bin:/bin", "SENTRY_SLS_LOG": "warn"}
     processes = []
+    sls_port = None
     if request.param == "sls-local":
         (sls_port,) = _free_loopback_ports(1)
         sls_env = {**base_env, "SLS_ACCESS_KEY_ID": KEY_ID, "SLS_ACCESS_KEY_SECRET": KEY_SECRET}
@@ -260,7 +262,7 @@ def stack(request, tmp_path_factory):
         events = plan_events(now)
         send(events, ingest_port)
         learn(snuba_url, events, now)
-        yield Stack(snuba_url=snuba_url, events=events, now=now)
+        yield Stack(snuba_url=snuba_url, events=events, now=now, sls_port=sls_port)
     finally:
         for process in processes:
             _stop(process)
@@ -930,3 +932,50 @@ def test_issue_list_sort_trends(stack: Stack) -> None:
     assert all(isinstance(score, float) and score > 0 for score in scores)
     assert scores == sorted(scores, reverse=True)
     assert body["totals"]["total"] == len(groups)
+
+
+# ---------------------------------------------------------------------------------------------
+# Repeated events (docs/schema.md §5, docs/queries.md): last, since it adds a log
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_repeated_event_counts_twice_but_lists_once(stack: Stack) -> None:
+    if stack.sls_port is None:
+        pytest.skip("duplicates are injected with the SLS SDK, through sls-local")
+    from aliyun.log import LogClient, LogItem, PutLogsRequest
+
+    group = biggest_group(stack)
+    events = sorted(groups_of(stack.events)[group], key=lambda e: -e.epoch)
+    latest = events[0]
+    client = LogClient(f"127.0.0.1:{stack.sls_port}", KEY_ID, KEY_SECRET)
+    client._isRowIp = True  # noqa: SLF001 - raw-IP mode, sls-protocol.md §6.3
+    found = client.get_log(SLS_PROJECT, LOGSTORE, latest.epoch, latest.epoch + 1,
+                           query=f"event_id: {latest.event_id}", size=10).get_logs()  # fmt: skip
+    assert len(found) == 1
+    contents = [(k, v) for k, v in found[0].get_contents().items() if not k.startswith("__")]
+    client.put_logs(PutLogsRequest(SLS_PROJECT, LOGSTORE, "sentry_error", "replay",
+                                   [LogItem(timestamp=latest.epoch, contents=contents)]))  # fmt: skip
+
+    start, end = window(stack)
+    count_query = Query(
+        match=Entity("events"),
+        select=[Function("count", [], "count"), Function("uniq", [Column("event_id")], "events")],
+        where=[Condition(Column("project_id"), Op.IN, [7]), Condition(Column("group_id"), Op.EQ, group),
+               Condition(Column("timestamp"), Op.GTE, start), Condition(Column("timestamp"), Op.LT, end)],
+    )  # fmt: skip
+    deadline = time.monotonic() + TIMEOUT
+    while run(stack.snuba_url, native(count_query))["data"][0]["count"] == len(events):
+        assert time.monotonic() < deadline, "the repeated log never became visible"
+        time.sleep(0.2)
+    # Aggregates count stored logs (as Snuba over an unmerged ReplacingMergeTree) …
+    assert run(stack.snuba_url, native(count_query))["data"] == [
+        {"count": len(events) + 1, "events": len(events)}]
+    # … row queries show each event once.
+    query = Query(
+        match=Entity("events"), select=[Column("event_id"), Column("timestamp")],
+        where=[Condition(Column("group_id"), Op.EQ, group), Condition(Column("project_id"), Op.IN, [7]),
+               Condition(Column("timestamp"), Op.GTE, start), Condition(Column("timestamp"), Op.LT, end)],
+        orderby=[OrderBy(Column("timestamp"), Direction.DESC)], limit=Limit(3),
+    )  # fmt: skip
+    rows = run(stack.snuba_url, native(query, "api.group-events.error"))["data"]
+    assert [row["event_id"] for row in rows] == [e.event_id for e in events[:3]]
