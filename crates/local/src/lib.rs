@@ -16,6 +16,8 @@
 //! DataFusion: the search part becomes a filter with SLS's token semantics
 //! ([`search`]), the SQL part is rewritten from Presto/SLS to DataFusion
 //! ([`sql`], [`udf`]) and results are rendered as SLS renders them ([`query`]).
+//! Id lookups (`node_id: x`) skip segments by per-segment token filters
+//! ([`lookup`]).
 //! This crate owns no network code: `sentry-sls sls-local` serves it over
 //! the SLS REST API.
 
@@ -34,6 +36,7 @@ use sentry_sls_store::{
 
 pub mod columnar;
 pub mod logstore;
+pub mod lookup;
 pub mod manifest;
 pub mod query;
 pub mod search;
@@ -112,6 +115,8 @@ fn io_error(context: &str, error: impl std::fmt::Display) -> StoreError {
 pub struct QueryEnvironment {
     runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
     config: SessionConfig,
+    /// Per-segment token filters for id lookups ([`lookup`]).
+    pub lookups: Arc<lookup::LookupIndex>,
 }
 
 impl QueryEnvironment {
@@ -127,6 +132,7 @@ impl QueryEnvironment {
         Ok(QueryEnvironment {
             runtime,
             config: session_config,
+            lookups: Arc::default(),
         })
     }
 

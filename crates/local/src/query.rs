@@ -187,11 +187,28 @@ pub async fn execute(
         None => None,
     };
 
-    let snapshot = logstore.snapshot(request.from, request.to);
+    let mut snapshot = logstore.snapshot(request.from, request.to);
+    let mut processed_rows = snapshot.rows;
+    // Id lookups (`node_id: x`) read only the inputs that may hold the id.
+    if environment.lookups.applies(&search_expr, &index) {
+        let lookups = Arc::clone(&environment.lookups);
+        let (search_copy, index_copy) = (search_expr.clone(), index.clone());
+        let (mut paths, mut memtable) = (
+            std::mem::take(&mut snapshot.segment_paths),
+            std::mem::take(&mut snapshot.memtable),
+        );
+        let (paths, memtable, pruned) = tokio::task::spawn_blocking(move || {
+            let pruned = lookups.prune(&search_copy, &index_copy, &mut paths, &mut memtable);
+            (paths, memtable, pruned)
+        })
+        .await
+        .map_err(|error| StoreError::internal(format!("lookup pruning failed: {error}")))?;
+        (snapshot.segment_paths, snapshot.memtable) = (paths, memtable);
+        processed_rows = pruned.unwrap_or(processed_rows);
+    }
     let schema = columnar::storage_schema(&snapshot.columns);
     let context = environment.session()?;
     let raw = raw_table(&context, &schema, &snapshot).await?;
-    let processed_rows = snapshot.rows;
     let filter = col(TIME)
         .gt_eq(lit(request.from))
         .and(col(TIME).lt(lit(request.to)))

@@ -45,7 +45,8 @@ enum Command {
     /// Answers `POST /{dataset}/snql` with Snuba's exact response and error
     /// shapes, `GET /health` for the self-hosted healthcheck and `GET /metrics`
     /// for Prometheus. Point Sentry at it with `SENTRY_SNUBA` or `SNUBA`.
-    /// Errors entities (`events`, `discover`) are answered from the log store.
+    /// The same listener serves the Sentry Web plugins' APIs under `/v1/`:
+    /// the nodestore (`/v1/nodes/…`) and the groups (`/v1/groups`).
     Serve(ServeArgs),
 
     /// Serve the embedded store over the SLS REST API (a local stand-in for
@@ -333,7 +334,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.store.sls_ttl,
         std::time::Duration::from_secs((args.request_timeout_secs * 2 / 3).max(1)),
     )));
-    let router = sentry_sls_server::router(engine, Some(metrics.clone()), &config);
+    // The plugins' APIs under /v1/ (nodestore, groups) share the listener.
+    let nodestore = sentry_sls_server::nodestore_api::NodestoreConfig {
+        logstore: args.store.sls_logstore.clone(),
+        ttl_days: args.store.sls_ttl,
+        request_timeout: config.request_timeout,
+        max_body_bytes: args.max_body_bytes,
+        ..Default::default()
+    };
+    let router = sentry_sls_server::router(engine, Some(metrics.clone()), &config)
+        .merge(sentry_sls_server::nodestore_api::router(
+            Arc::clone(&opened.store),
+            nodestore.clone(),
+        ))
+        .merge(sentry_sls_server::groups_api::router(
+            Arc::clone(&opened.store),
+            nodestore,
+        ));
     let listener = tokio::net::TcpListener::bind(args.snuba_listen)
         .await
         .with_context(|| format!("binding the Snuba API to {}", args.snuba_listen))?;

@@ -1,0 +1,398 @@
+//! Id lookups without a full scan.
+//!
+//! The nodestore finds an event body by `node_id` with a search-only query
+//! (`node_id: a or node_id: b …`) over the whole retention window. Executed
+//! as is, that reads the `node_id` column of every segment and runs the
+//! token matcher on every row. SLS answers it from its inverted index; here
+//! each segment gets a small Bloom filter of the tokens of its lookup
+//! columns ([`LOOKUP_FIELDS`]), built on first use from that one Parquet
+//! column and cached (segments are immutable). A query whose search
+//! *requires* a term on such a field ([`required_terms`]) then reads only
+//! the segments whose filter may hold the term's tokens, and only the
+//! memtable batches that hold them. Pruning only drops inputs that cannot
+//! match: the full search filter still runs on what is left, so answers do
+//! not change.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use sentry_sls_slsql::{CompareOp, Pattern, SearchExpr};
+use sentry_sls_store::{FieldType, IndexConfig};
+
+use crate::udf::tokenize;
+
+/// Fields that get per-segment token filters: the ids looked up one by one.
+pub const LOOKUP_FIELDS: [&str; 1] = ["node_id"];
+
+/// Most segment filters kept in memory (about 1.2 MB per million rows each).
+const MAX_CACHED: usize = 4096;
+
+/// A Bloom filter over tokens (k = 7, about 10 bits per token: < 1 %
+/// false positives).
+#[derive(Debug)]
+pub struct TokenBloom {
+    bits: Vec<u64>,
+}
+
+const HASHES: u64 = 7;
+
+fn hashes(token: &str) -> (u64, u64) {
+    // SipHash with fixed keys: deterministic within and across processes.
+    let mut first = std::hash::DefaultHasher::new();
+    token.hash(&mut first);
+    let mut second = std::hash::DefaultHasher::new();
+    (token, 0x9e37_79b9_7f4a_7c15_u64).hash(&mut second);
+    (first.finish(), second.finish() | 1)
+}
+
+impl TokenBloom {
+    /// An empty filter sized for `tokens` tokens.
+    pub fn with_capacity(tokens: usize) -> Self {
+        let words = (tokens.saturating_mul(10) / 64).max(16);
+        TokenBloom {
+            bits: vec![0; words],
+        }
+    }
+
+    fn positions(&self, token: &str) -> impl Iterator<Item = usize> {
+        let (first, second) = hashes(token);
+        let size = (self.bits.len() * 64) as u64;
+        (0..HASHES).map(move |i| (first.wrapping_add(i.wrapping_mul(second)) % size) as usize)
+    }
+
+    /// Adds a token.
+    pub fn insert(&mut self, token: &str) {
+        let positions: Vec<usize> = self.positions(token).collect();
+        for position in positions {
+            self.bits[position / 64] |= 1 << (position % 64);
+        }
+    }
+
+    /// Whether the token may have been added (never false for an added one).
+    pub fn may_contain(&self, token: &str) -> bool {
+        self.positions(token)
+            .all(|position| self.bits[position / 64] & (1 << (position % 64)) != 0)
+    }
+}
+
+/// How a lookup field's values are tokenised (from its index config).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tokenizer {
+    delimiters: String,
+    case_sensitive: bool,
+}
+
+impl Tokenizer {
+    /// The tokenizer of `field` in `index`, if it is a text key.
+    pub fn of(index: &IndexConfig, field: &str) -> Option<Tokenizer> {
+        let config = index.keys.get(field)?;
+        if config.field_type != FieldType::Text {
+            return None;
+        }
+        Some(Tokenizer {
+            delimiters: if config.token.is_empty() {
+                crate::search::DEFAULT_TOKENS.to_string()
+            } else {
+                config.token.concat()
+            },
+            case_sensitive: config.case_sensitive,
+        })
+    }
+
+    /// The tokens of `text` as the index sees them.
+    pub fn tokens(&self, text: &str) -> Vec<String> {
+        let text = if self.case_sensitive {
+            text.to_string()
+        } else {
+            text.to_lowercase()
+        };
+        tokenize(&text, &self.delimiters)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Alternatives of token sets: a row can match only if its `field` holds
+/// every token of at least one alternative. `None`: the search does not
+/// require a term on `field` (no pruning).
+pub fn required_terms(
+    search: &SearchExpr,
+    field: &str,
+    tokenizer: &Tokenizer,
+) -> Option<Vec<Vec<String>>> {
+    let literal = |text: &str| -> Option<Vec<Vec<String>>> {
+        let tokens = tokenizer.tokens(text);
+        (!tokens.is_empty()).then(|| vec![tokens])
+    };
+    match search {
+        SearchExpr::Term {
+            field: Some(name),
+            value: Pattern::Literal(text),
+        } if name == field => literal(text),
+        SearchExpr::Compare {
+            field: name,
+            op: CompareOp::Eq,
+            value,
+        } if name == field => literal(value),
+        SearchExpr::Or(items) if !items.is_empty() => {
+            let mut alternatives = Vec::new();
+            for item in items {
+                alternatives.extend(required_terms(item, field, tokenizer)?);
+            }
+            Some(alternatives)
+        }
+        SearchExpr::And(items) => items
+            .iter()
+            .find_map(|item| required_terms(item, field, tokenizer)),
+        _ => None,
+    }
+}
+
+fn matches_any(contains: impl Fn(&str) -> bool, alternatives: &[Vec<String>]) -> bool {
+    alternatives
+        .iter()
+        .any(|tokens| tokens.iter().all(|token| contains(token)))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SegmentKey {
+    path: PathBuf,
+    length: u64,
+    modified: Option<SystemTime>,
+    field: String,
+    tokenizer: Tokenizer,
+}
+
+/// One segment's filter for one field, and its row count.
+#[derive(Debug)]
+struct SegmentFilter {
+    /// `None`: the segment has no such column (nothing can match).
+    bloom: Option<TokenBloom>,
+    rows: u64,
+}
+
+/// The per-segment filters of a project's logstores, built lazily.
+#[derive(Debug, Default)]
+pub struct LookupIndex {
+    filters: Mutex<HashMap<SegmentKey, Arc<SegmentFilter>>>,
+}
+
+impl LookupIndex {
+    /// Filters built so far (for tests and diagnostics).
+    pub fn cached(&self) -> usize {
+        self.filters.lock().expect("lookup index lock").len()
+    }
+
+    fn filter(
+        &self,
+        path: &Path,
+        field: &str,
+        tokenizer: &Tokenizer,
+    ) -> Result<Arc<SegmentFilter>, String> {
+        let metadata = std::fs::metadata(path)
+            .map_err(|error| format!("reading {}: {error}", path.display()))?;
+        let key = SegmentKey {
+            path: path.to_path_buf(),
+            length: metadata.len(),
+            modified: metadata.modified().ok(),
+            field: field.to_string(),
+            tokenizer: tokenizer.clone(),
+        };
+        if let Some(found) = self.filters.lock().expect("lookup index lock").get(&key) {
+            return Ok(Arc::clone(found));
+        }
+        let built = Arc::new(build_filter(path, field, tokenizer)?);
+        let mut filters = self.filters.lock().expect("lookup index lock");
+        if filters.len() >= MAX_CACHED {
+            // Segments come and go with retention: start over rather than track age.
+            filters.clear();
+        }
+        filters.insert(key, Arc::clone(&built));
+        Ok(built)
+    }
+
+    /// Whether [`LookupIndex::prune`] can prune for this search.
+    pub fn applies(&self, search: &SearchExpr, index: &IndexConfig) -> bool {
+        LOOKUP_FIELDS.iter().any(|field| {
+            Tokenizer::of(index, field)
+                .is_some_and(|tokenizer| required_terms(search, field, &tokenizer).is_some())
+        })
+    }
+
+    /// Keeps only the segments and memtable batches that may hold a row the
+    /// search matches, when the search requires a term on a lookup field.
+    /// Returns the rows left to read, or `None` when nothing was pruned.
+    pub fn prune(
+        &self,
+        search: &SearchExpr,
+        index: &IndexConfig,
+        segment_paths: &mut Vec<PathBuf>,
+        memtable: &mut Vec<RecordBatch>,
+    ) -> Option<u64> {
+        let (field, tokenizer, alternatives) = LOOKUP_FIELDS.iter().find_map(|field| {
+            let tokenizer = Tokenizer::of(index, field)?;
+            let alternatives = required_terms(search, field, &tokenizer)?;
+            Some((*field, tokenizer, alternatives))
+        })?;
+        let mut rows = 0;
+        let mut kept = Vec::with_capacity(segment_paths.len());
+        for path in segment_paths.drain(..) {
+            match self.filter(&path, field, &tokenizer) {
+                Ok(filter) => {
+                    let may_match = filter.bloom.as_ref().is_some_and(|bloom| {
+                        matches_any(|token| bloom.may_contain(token), &alternatives)
+                    });
+                    if may_match {
+                        rows += filter.rows;
+                        kept.push(path);
+                    }
+                }
+                Err(error) => {
+                    // Never lose rows over a filter: read the segment.
+                    tracing::warn!(%error, "lookup filter unavailable; scanning the segment");
+                    kept.push(path);
+                }
+            }
+        }
+        *segment_paths = kept;
+        memtable.retain(|batch| batch_may_match(batch, field, &tokenizer, &alternatives));
+        rows += memtable
+            .iter()
+            .map(|batch| batch.num_rows() as u64)
+            .sum::<u64>();
+        Some(rows)
+    }
+}
+
+fn build_filter(path: &Path, field: &str, tokenizer: &Tokenizer) -> Result<SegmentFilter, String> {
+    let file = std::fs::File::open(path)
+        .map_err(|error| format!("opening {}: {error}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|error| format!("reading {}: {error}", path.display()))?;
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    let Some(position) = builder
+        .schema()
+        .fields()
+        .iter()
+        .position(|column| column.name() == field)
+    else {
+        return Ok(SegmentFilter { bloom: None, rows });
+    };
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [position]);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|error| format!("reading {}: {error}", path.display()))?;
+    let mut bloom = TokenBloom::with_capacity(rows as usize);
+    for batch in reader {
+        let batch = batch.map_err(|error| format!("reading {}: {error}", path.display()))?;
+        let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)
+            .map_err(|error| error.to_string())?;
+        let values = column.as_string::<i32>();
+        for row in 0..values.len() {
+            if values.is_valid(row) {
+                for token in tokenizer.tokens(values.value(row)) {
+                    bloom.insert(&token);
+                }
+            }
+        }
+    }
+    Ok(SegmentFilter {
+        bloom: Some(bloom),
+        rows,
+    })
+}
+
+fn batch_may_match(
+    batch: &RecordBatch,
+    field: &str,
+    tokenizer: &Tokenizer,
+    alternatives: &[Vec<String>],
+) -> bool {
+    let Some(column) = batch.column_by_name(field) else {
+        return false;
+    };
+    let Ok(column) = arrow::compute::cast(column, &DataType::Utf8) else {
+        return true;
+    };
+    let values = column.as_string::<i32>();
+    (0..values.len()).any(|row| {
+        if !values.is_valid(row) {
+            return false;
+        }
+        let value = values.value(row);
+        let lowered = if tokenizer.case_sensitive || !value.bytes().any(|b| b.is_ascii_uppercase())
+        {
+            std::borrow::Cow::Borrowed(value)
+        } else {
+            std::borrow::Cow::Owned(value.to_lowercase())
+        };
+        // Cheap substring test first; tokenise only the few candidates.
+        matches_any(|token| lowered.contains(token), alternatives) && {
+            let tokens = tokenizer.tokens(value);
+            matches_any(
+                |token| tokens.iter().any(|have| have == token),
+                alternatives,
+            )
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokenizer() -> Tokenizer {
+        Tokenizer {
+            delimiters: crate::search::DEFAULT_TOKENS.to_string(),
+            case_sensitive: false,
+        }
+    }
+
+    #[test]
+    fn the_bloom_filter_has_no_false_negatives_and_few_false_positives() {
+        let mut bloom = TokenBloom::with_capacity(10_000);
+        for i in 0..10_000 {
+            bloom.insert(&format!("{i:032x}"));
+        }
+        assert!((0..10_000).all(|i| bloom.may_contain(&format!("{i:032x}"))));
+        let false_positives = (10_000..20_000)
+            .filter(|i| bloom.may_contain(&format!("{i:032x}")))
+            .count();
+        assert!(false_positives < 300, "{false_positives}");
+    }
+
+    #[test]
+    fn only_searches_that_require_the_field_prune() {
+        let parse = |text: &str| sentry_sls_slsql::parse_query(text).unwrap().search;
+        let t = tokenizer();
+        assert_eq!(
+            required_terms(&parse("node_id: ABC or node_id: d"), "node_id", &t),
+            Some(vec![vec!["abc".to_string()], vec!["d".to_string()]])
+        );
+        assert_eq!(
+            required_terms(&parse("__topic__: x and node_id: \"a:b\""), "node_id", &t),
+            Some(vec![vec!["a".to_string(), "b".to_string()]])
+        );
+        for search in [
+            "node_id: abc or level: error",
+            "node_id: ab*",
+            "not node_id: abc",
+            "*",
+        ] {
+            assert_eq!(
+                required_terms(&parse(search), "node_id", &t),
+                None,
+                "{search}"
+            );
+        }
+    }
+}
