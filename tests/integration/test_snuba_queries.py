@@ -934,6 +934,22 @@ def test_issue_list_sort_trends(stack: Stack) -> None:
     assert body["totals"]["total"] == len(groups)
 
 
+def test_hundreds_of_rows_page_past_the_store_default(stack: Stack) -> None:
+    """One row per (event, tag): several hundred rows, past SLS's 100-row default page."""
+    start, end = window(stack)
+    query = Query(
+        match=Entity("events"), select=[Column("event_id"), Column("tags_key"), Column("tags_value")],
+        where=[Condition(Column("project_id"), Op.IN, [7, 8]),
+               Condition(Column("timestamp"), Op.GTE, start), Condition(Column("timestamp"), Op.LT, end)],
+        orderby=[OrderBy(Column("event_id"), Direction.ASC), OrderBy(Column("tags_key"), Direction.ASC)],
+        limit=Limit(5000),
+    )  # fmt: skip
+    rows = run(stack.snuba_url, native(query))["data"]
+    expected = sorted((e.event_id, k, v) for e in stack.events for k, v in e.tags.items())
+    assert len(expected) > 300
+    assert [(r["event_id"], r["tags_key"], r["tags_value"]) for r in rows] == expected
+
+
 # ---------------------------------------------------------------------------------------------
 # Repeated events (docs/schema.md §5, docs/queries.md): last, since it adds a log
 # ---------------------------------------------------------------------------------------------

@@ -530,11 +530,13 @@ pub fn translate(
         post.limit = Some(limit);
         LIMIT_BY_FETCH_CAP.to_string()
     } else if !aggregated {
-        match query
+        // With an arrayJoin an event legitimately gives several rows.
+        let event_id = query
             .select
             .iter()
             .position(|item| item.expr.as_column() == Some("event_id"))
-        {
+            .filter(|_| translator.unnest.is_none());
+        match event_id {
             Some(index) => {
                 post.dedup = Some(index);
                 post.offset = offset;
