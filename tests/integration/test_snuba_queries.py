@@ -950,6 +950,32 @@ def test_hundreds_of_rows_page_past_the_store_default(stack: Stack) -> None:
     assert [(r["event_id"], r["tags_key"], r["tags_value"]) for r in rows] == expected
 
 
+def test_discover_style_string_functions(stack: Stack) -> None:
+    start, end = window(stack)
+    query = Query(
+        match=Entity("events"),
+        select=[Column("event_id"),
+                Function("transform", [Function("toString", [Column("project_id")]),
+                                       Function("array", ["7"]), Function("array", ["web"]), ""],
+                         "project.name"),
+                Function("substringUTF8", [Column("release"), 1, 5], "short"),
+                Function("concat", [Column("release"), "-", Column("project_id")], "joined"),
+                Function("replaceAll", [Column("release"), "@", "/"], "path"),
+                Function("coalesce", [Column("email"), Column("username"), Column("user_id"),
+                                      Column("ip_address")], "user.display")],
+        where=[Condition(Column("project_id"), Op.IN, [7, 8]),
+               Condition(Column("timestamp"), Op.GTE, start), Condition(Column("timestamp"), Op.LT, end)],
+        orderby=[OrderBy(Column("timestamp"), Direction.ASC)], limit=Limit(1000),
+    )  # fmt: skip
+    rows = {r["event_id"]: r for r in run(stack.snuba_url, native(query))["data"]}
+    for e in stack.events:
+        assert rows[e.event_id] == {
+            "event_id": e.event_id, "project.name": "web" if e.project == 7 else "",
+            "short": e.release[:5], "joined": f"{e.release}-{e.project}",
+            "path": e.release.replace("@", "/"), "user.display": e.user,
+        }  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # Repeated events (docs/schema.md §5, docs/queries.md): last, since it adds a log
 # ---------------------------------------------------------------------------------------------

@@ -174,7 +174,11 @@ fn function_type(name: &str, args: &[Expr], context: &TypeContext<'_>) -> String
         "min" | "max" | "minIf" | "maxIf" | "any" | "anyIf" | "anyLast" | "argMax" | "argMin"
         | "ifNull" | "coalesce" | "assumeNotNull" | "greatest" | "least" | "abs" | "floor"
         | "ceil" | "round" => {
-            if name == "coalesce" || name == "ifNull" || name == "assumeNotNull" {
+            let nullable = |ty: &String| ty.contains("Nullable(");
+            if name == "assumeNotNull"
+                || ((name == "coalesce" || name == "ifNull") && !arg_types.iter().all(nullable))
+            {
+                // ClickHouse: NULL only when every argument can be NULL.
                 strip_nullable(&first)
             } else {
                 first

@@ -505,6 +505,65 @@ impl Translator<'_> {
                 }
                 Ok(Sql::value(text))
             }
+            "transform" => {
+                // transform(x, array(from…), array(to…), default): Discover's
+                // project-id → name mapping.
+                let [value, from, to, default] = args else {
+                    return Err(SnubaError::InvalidQuery(
+                        "transform needs 4 arguments (value, from, to, default)".into(),
+                    ));
+                };
+                let (Some(("array" | "tuple", from)), Some(("array" | "tuple", to))) =
+                    (from.as_function(), to.as_function())
+                else {
+                    return Err(unsupported("transform with computed arrays"));
+                };
+                if from.len() != to.len() {
+                    return Err(SnubaError::InvalidQuery(
+                        "transform: the arrays differ in length".into(),
+                    ));
+                }
+                let value = self.expr(value)?.as_number();
+                let mut text = String::from("CASE");
+                for (from, to) in from.iter().zip(to) {
+                    text.push_str(&format!(
+                        " WHEN {value} = {} THEN {}",
+                        self.expr(from)?.as_number(),
+                        self.expr(to)?.as_number()
+                    ));
+                }
+                text.push_str(&format!(" ELSE {} END", self.expr(default)?.as_number()));
+                Ok(Sql::value(text))
+            }
+            "substring" | "substringUTF8" => {
+                let parts: Vec<String> = self.args(args)?.iter().map(Sql::as_number).collect();
+                if !(2..=3).contains(&parts.len()) {
+                    return Err(SnubaError::InvalidQuery(format!(
+                        "{name} takes 2 or 3 arguments"
+                    )));
+                }
+                Ok(Sql::value(format!("substr({})", parts.join(", "))))
+            }
+            "concat" => {
+                let parts: Vec<String> = self
+                    .args(args)?
+                    .iter()
+                    .map(|part| format!("cast({} AS varchar)", part.as_number()))
+                    .collect();
+                Ok(Sql::value(format!("concat({})", parts.join(", "))))
+            }
+            "replaceAll" => {
+                arity(name, args, 3)?;
+                let parts: Vec<String> = self.args(args)?.iter().map(|p| p.text.clone()).collect();
+                Ok(Sql::value(format!("replace({})", parts.join(", "))))
+            }
+            "emptyIfNull" => {
+                arity(name, args, 1)?;
+                Ok(Sql::value(format!(
+                    "coalesce({}, '')",
+                    self.expr(&args[0])?.text
+                )))
+            }
             "tuple" | "array" => Err(unsupported(format!(
                 "{name}(…) outside IN is not supported"
             ))),
