@@ -24,7 +24,13 @@ pub struct StoreExecutor {
     logstore: String,
     retention_days: u32,
     timeout: Duration,
+    /// SLS runs at most 15 analytic statements per project at once (more
+    /// fail); queries beyond this wait, and past the timeout are throttled.
+    slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Store queries in flight at once, below SLS's 15 per project.
+pub const MAX_CONCURRENT_STORE_QUERIES: usize = 12;
 
 impl StoreExecutor {
     /// An executor over `logstore` of `store`; `retention_days` is the
@@ -41,6 +47,7 @@ impl StoreExecutor {
             logstore: logstore.into(),
             retention_days,
             timeout,
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_STORE_QUERIES)),
         }
     }
 
@@ -64,17 +71,27 @@ impl StoreExecutor {
             query: text.to_string(),
             ..StoreQuery::default()
         };
-        let result =
-            tokio::time::timeout(self.timeout, self.store.get_logs(&self.logstore, request))
-                .await
-                .map_err(|_| SnubaError::ClickHouse {
-                    code: 160,
-                    message: format!(
-                        "the log store did not answer within {} s",
-                        self.timeout.as_secs()
-                    ),
-                })?
-                .map_err(store_error)?;
+        let started = tokio::time::Instant::now();
+        let _slot = tokio::time::timeout(self.timeout, self.slots.acquire())
+            .await
+            .map_err(|_| {
+                SnubaError::RateLimited(format!(
+                    "more than {MAX_CONCURRENT_STORE_QUERIES} store queries in flight for {} s",
+                    self.timeout.as_secs()
+                ))
+            })?
+            .map_err(|error| SnubaError::Internal(error.to_string()))?;
+        let left = self.timeout.saturating_sub(started.elapsed());
+        let result = tokio::time::timeout(left, self.store.get_logs(&self.logstore, request))
+            .await
+            .map_err(|_| SnubaError::ClickHouse {
+                code: 160,
+                message: format!(
+                    "the log store did not answer within {} s",
+                    self.timeout.as_secs()
+                ),
+            })?
+            .map_err(store_error)?;
         if result.progress == Progress::Incomplete {
             return Err(SnubaError::ClickHouse {
                 code: 160,
