@@ -4,15 +4,22 @@
 # skips every step that is already done.
 #
 # Usage:
-#   tests/sentry/setup.sh              # venv + Postgres + Redis + `sentry upgrade` + web on loopback,
-#                                      # prints "TOKEN <hex>" on the last line
+#   tests/sentry/setup.sh              # venv (with the sentry-sls plugins of python/) + Postgres +
+#                                      # Redis + `sentry upgrade` + admin, org, project + web on
+#                                      # loopback; prints "PROJECT <org> <slug> <id>" and, last,
+#                                      # "TOKEN <hex>"
 #   tests/sentry/setup.sh --venv-only  # stop once the venv with sentry==23.7.1 is installed
 #                                      # (enough for tests/grouping/generate.py; no services)
+#
+# Sentry is configured with our plugins: SENTRY_NODESTORE = sentry_nodestore_sls.SLSNodeStorage
+# (the guide's options), SENTRY_SEARCH = sentry_search_sls.SLSGroupSearchBackend, and
+# SENTRY_SNUBA = $SNUBA_URL (read again at every start, so one config serves any port).
+# The web process runs in its own session; stop it by the pid in $HARNESS_DIR/web.pid.
 #
 # Env: HARNESS_DIR  (default <repo root>/.sentry-harness, git-ignored)
 #      PY38         (a CPython 3.8 interpreter; default: newest pyenv 3.8.x)
 #      SENTRY_VERSION (default 23.7.1)
-#      SNUBA_URL    (default http://127.0.0.1:1218)
+#      SNUBA_URL    (default http://127.0.0.1:1218: sentry-sls serve's Snuba listener)
 #      SENTRY_PORT  (default 9000)
 #      SENTRY_DB    (Postgres database name, default sentry)
 set -euo pipefail
@@ -21,7 +28,7 @@ VENV_ONLY=0
 for arg in "$@"; do
   case "$arg" in
     --venv-only) VENV_ONLY=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -50,6 +57,13 @@ if [ "$VENV_ONLY" = 1 ]; then
   exit 0
 fi
 
+# The sentry-sls plugins (python/), editable so the harness always runs the working tree.
+venv/bin/python - "$REPO_ROOT/python" <<'PY' || venv/bin/pip install -q --no-deps -e "$REPO_ROOT/python"
+import importlib.util, os, sys
+spec = importlib.util.find_spec("sentry_nodestore_sls")
+sys.exit(0 if spec and os.path.realpath(spec.origin).startswith(os.path.realpath(sys.argv[1])) else 1)
+PY
+
 # --- 2. Postgres + Redis from Debian -----------------------------------------------------------
 command -v pg_ctlcluster >/dev/null && command -v redis-server >/dev/null || {
   apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server >/dev/null; }
@@ -71,6 +85,29 @@ SENTRY_WEB_PORT = $SENTRY_PORT
 PY
 fi
 
+# The plugins' block, added once to configs made before it existed. Values come from the
+# environment at each start: SNUBA (this script exports it) and SENTRY_PORT.
+if ! grep -q 'sentry-sls plugins' conf/sentry.conf.py; then
+  cat >> conf/sentry.conf.py <<'PY'
+
+# --- sentry-sls plugins (tests/sentry/setup.sh) ---
+import os as _sls_os
+SENTRY_SNUBA = _sls_os.environ.get("SNUBA", SENTRY_SNUBA)
+SENTRY_WEB_PORT = int(_sls_os.environ.get("SENTRY_PORT", SENTRY_WEB_PORT))
+SENTRY_OPTIONS["system.url-prefix"] = "http://127.0.0.1:%d" % SENTRY_WEB_PORT
+SENTRY_NODESTORE = "sentry_nodestore_sls.SLSNodeStorage"
+SENTRY_NODESTORE_OPTIONS = {
+    "endpoint": "", "access_key_id": "", "access_key_secret": "", "project": "sentry-sls",
+    "logstore": "logstore-rum", "compression": True, "retry_attempts": 3, "retry_delay": 0.5,
+    "default_ttl_days": 30,
+}
+SENTRY_SEARCH = "sentry_search_sls.SLSGroupSearchBackend"
+SENTRY_SEARCH_OPTIONS = {"sync_interval": 2}
+del _sls_os
+PY
+fi
+export SNUBA=$SNUBA_URL SENTRY_PORT
+
 # --- 4. Database, admin user, API token -----------------------------------------------------------
 su postgres -c "psql -tc \"select 1 from pg_roles where rolname='sentry'\"" | grep -q 1 || \
   su postgres -c "psql -qc \"create user sentry with superuser password 'sentry';\""
@@ -79,6 +116,19 @@ su postgres -c "psql -tc \"select 1 from pg_database where datname='$SENTRY_DB'\
   venv/bin/sentry upgrade --noinput >upgrade.log 2>&1
   venv/bin/sentry createuser --email admin@example.com --password admin --superuser --no-input >/dev/null
 }
+# The default organization and project (`sentry upgrade` makes them; made here if missing).
+cat > mkproject.py <<'PY'
+from sentry.models import Organization, Project, Team
+org = Organization.objects.order_by("id").first() or Organization.objects.create(name="Sentry", slug="sentry")
+team = Team.objects.filter(organization=org).order_by("id").first() or Team.objects.create(
+    organization=org, name="Sentry", slug="sentry")
+project = Project.objects.filter(organization=org).order_by("id").first()
+if project is None:
+    project = Project.objects.create(organization=org, name="Internal", slug="internal", platform="python")
+    project.add_team(team)
+print("PROJECT", org.slug, project.slug, project.id)
+PY
+venv/bin/sentry exec mkproject.py 2>/dev/null | grep '^PROJECT'
 cat > mktoken.py <<'PY'
 from sentry.models import ApiToken, User
 u = User.objects.get(email="admin@example.com")
