@@ -70,16 +70,21 @@ cargo build -p sentry-sls
 SENTRY_SLS_BIN="$CARGO_TARGET_DIR/debug/sentry-sls" .venv/bin/pytest -q tests/integration
 
 step "Sentry Web plugins (python/tests) on Sentry 23.7.1's own NodeStorage, against the real binary"
-tests/sentry/setup.sh --venv-only
-harness_python=.sentry-harness/venv/bin/python
-"$harness_python" -c 'import pytest' 2>/dev/null \
-  || .sentry-harness/venv/bin/pip install -q 'pytest<8.4' 'exceptiongroup<1.3' 'typing-extensions==4.5.0'
-"$harness_python" - "$PWD/python" <<'PY' || .sentry-harness/venv/bin/pip install -q --no-deps -e python/
+if [ -z "${PY38:-}" ] && ! ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.8.*/bin/python >/dev/null 2>&1; then
+  echo "no CPython 3.8 (pyenv) for Sentry 23.7.1: the plugin tests run on the stand-in base class only"
+  SENTRY_SLS_BIN="$CARGO_TARGET_DIR/debug/sentry-sls" .venv/bin/pytest -q -p no:warnings python/tests
+else
+  tests/sentry/setup.sh --venv-only
+  harness_python=.sentry-harness/venv/bin/python
+  "$harness_python" -c 'import pytest' 2>/dev/null \
+    || .sentry-harness/venv/bin/pip install -q 'pytest<8.4' 'exceptiongroup<1.3' 'typing-extensions==4.5.0'
+  "$harness_python" - "$PWD/python" <<'PY' || .sentry-harness/venv/bin/pip install -q --no-deps -e python/
 import importlib.util, os, sys
 spec = importlib.util.find_spec("sentry_nodestore_sls")  # this checkout's, editable
 sys.exit(0 if spec and os.path.realpath(spec.origin).startswith(os.path.realpath(sys.argv[1])) else 1)
 PY
-SENTRY_SLS_BIN="$CARGO_TARGET_DIR/debug/sentry-sls" "$harness_python" -m pytest -q -p no:warnings python/tests
+  SENTRY_SLS_BIN="$CARGO_TARGET_DIR/debug/sentry-sls" "$harness_python" -m pytest -q -p no:warnings python/tests
+fi
 
 step "Sentry Web 23.7.1 acceptance (tests/sentry/setup.sh: Postgres and Redis from Debian, our plugins)"
 # First run about 6 min (venv, packages, migrations); then about 1 min.
