@@ -17,6 +17,7 @@
 
 mod bench;
 mod bench_ingest;
+mod bench_query;
 mod store_args;
 
 use std::collections::BTreeMap;
@@ -83,6 +84,10 @@ enum BenchCommand {
     /// the embedded store (fsync on); events/s, p50/p99 latency at half that
     /// rate, peak RSS.
     Ingest(bench_ingest::IngestBenchArgs),
+    /// Queries: the Issues-page SnQL shapes through the Snuba HTTP API over an
+    /// embedded store loaded with 14 days of skewed events; medians next to
+    /// the ClickHouse anchor's.
+    Query(bench_query::QueryBenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -222,6 +227,7 @@ fn main() -> anyhow::Result<()> {
         Command::Setup(args) => runtime.block_on(setup(args)),
         Command::Bench(BenchCommand::Store(args)) => runtime.block_on(bench::store(args)),
         Command::Bench(BenchCommand::Ingest(args)) => runtime.block_on(bench_ingest::ingest(args)),
+        Command::Bench(BenchCommand::Query(args)) => runtime.block_on(bench_query::query(args)),
     }
 }
 
