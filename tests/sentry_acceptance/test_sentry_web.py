@@ -198,6 +198,11 @@ def test_the_search_backend_materialises_the_group(harness, sent_event):
     assert group_id in [issue["id"] for issue in listed.json()], listed.text[:1000]
 
 
+def test_the_one_shot_sync_command(harness, sent_event):
+    script = f"from sentry_search_sls.sync import main\nmain(['--project', '{harness.project_id}'])\n"
+    assert f"project {harness.project_id}: 1 group(s) synced" in harness.sentry_exec(script)
+
+
 def test_the_event_json_comes_through_sentrys_api(harness, sent_event):
     # Sentry reads the body from our nodestore and the event's row from our Snuba API.
     response = harness.api(f"projects/{harness.org}/{harness.project}/events/{sent_event['event_id']}/json/")
