@@ -252,10 +252,9 @@ pub fn contains_aggregate(expr: &Expr) -> bool {
     found
 }
 
-/// The SQL select list and result shapes of `query`.
+/// The SQL of an inner query.
 struct Built {
     sql: String,
-    shapes: Vec<Shape>,
 }
 
 struct Clauses {
@@ -382,7 +381,6 @@ fn inner_sql(
     let limit = (query.effective_limit() + query.offset.unwrap_or(0)).to_string();
     Ok(Built {
         sql: assemble(&built, &from, Some(&limit), None),
-        shapes: built.shapes,
     })
 }
 
@@ -486,7 +484,6 @@ pub fn translate(
                 .zip(&validated_inner_types(inner, entity))
                 .map(|(item, ty)| (item.name.clone(), ty.clone()))
                 .collect();
-            let _ = built.shapes;
             (
                 search_part(inner.condition.as_ref()),
                 format!("({}) AS sub", built.sql),
