@@ -471,6 +471,24 @@ impl Translator<'_> {
             "arrayExists" | "arrayAll" => self.array_predicate(name, args),
             "arrayElement" => {
                 arity(name, args, 2)?;
+                // arrayElement(tags.value, indexOf(tags.key, 'k')) is tags[k]
+                // spelled out (Snuba's own expansion, sent by older callers).
+                if let (Some(ColumnSql::MapValues(object)), Some(("indexOf", [keys, member]))) =
+                    (self.array_key(&args[0])?, args[1].as_function())
+                {
+                    let same_object = matches!(
+                        self.array_key(keys)?,
+                        Some(ColumnSql::MapKeys(keys_object)) if keys_object == object
+                    );
+                    if let (true, ExprKind::Literal(Literal::String(member))) =
+                        (same_object, &member.kind)
+                    {
+                        return Ok(Sql::value(format!(
+                            "coalesce({}, '')",
+                            columns::json_member(object, member)?
+                        )));
+                    }
+                }
                 let Some(ColumnSql::JsonArray(array)) = self.array_key(&args[0])? else {
                     return Err(unsupported("arrayElement over a non-array-column argument"));
                 };

@@ -11,6 +11,8 @@ fn plan(snql: &str) -> Plan {
     translate(&validated, NOW, 30).expect("translatable")
 }
 
+const RANGE_WHERE: &str = "WHERE project_id = 1 AND timestamp >= toDateTime('2025-12-01T00:00:00') AND timestamp < toDateTime('2025-12-01T12:00:00')";
+
 const RANGE: &str = "timestamp >= toDateTime('2025-12-01T00:00:00') AND timestamp < toDateTime('2025-12-01T12:00:00.123456')";
 
 #[test]
@@ -140,6 +142,17 @@ fn like_on_arrays_is_a_regex_over_the_json_elements() {
     assert_eq!(
         functions::like_element_regex("a\"b.\\%"),
         r#"(?:\[|,)"a\\["]b[.][%]"(?:,|\])"#
+    );
+}
+
+#[test]
+fn spelled_out_subscripts_are_subscripts() {
+    let sql = sql_of(&format!(
+        "MATCH (events) SELECT arrayElement(tags.value, indexOf(tags.key, 'feature')) AS f {RANGE_WHERE}"
+    ));
+    assert!(
+        sql.contains("coalesce(json_extract_scalar(\"tags\", '$[\"feature\"]'), '') AS \"c_0\""),
+        "{sql}"
     );
 }
 
