@@ -7,11 +7,13 @@
 //! each segment gets a small Bloom filter of the tokens of its lookup
 //! columns ([`LOOKUP_FIELDS`]), built on first use from that one Parquet
 //! column and cached (segments are immutable). A query whose search
-//! *requires* a term on such a field ([`required_terms`]) then reads only
-//! the segments whose filter may hold the term's tokens, and only the
-//! memtable batches that hold them. Pruning only drops inputs that cannot
-//! match: the full search filter still runs on what is left, so answers do
-//! not change.
+//! *requires* a term on such a field ([`required_terms`]) then skips the
+//! segments whose filter cannot hold the term's tokens; of the others it
+//! reads that one column, then only the rows whose value holds the tokens
+//! (a Parquet row selection, at most [`MAX_SELECTED_ROWS`] per segment,
+//! else the segment is scanned), and it keeps only the memtable batches
+//! that hold them. Pruning only drops rows that cannot match: the full
+//! search filter still runs on what is left, so answers do not change.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -21,7 +23,7 @@ use std::time::SystemTime;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
 use parquet::arrow::ProjectionMask;
 use sentry_sls_slsql::{CompareOp, Pattern, SearchExpr};
 use sentry_sls_store::{FieldType, IndexConfig};
@@ -244,20 +246,30 @@ impl LookupIndex {
         })?;
         let mut rows = 0;
         let mut kept = Vec::with_capacity(segment_paths.len());
+        let mut selected = Vec::new();
         for path in segment_paths.drain(..) {
-            match self.filter(&path, field, &tokenizer) {
-                Ok(filter) => {
-                    let may_match = filter.bloom.as_ref().is_some_and(|bloom| {
-                        matches_any(|token| bloom.may_contain(token), &alternatives)
-                    });
-                    if may_match {
-                        rows += filter.rows;
-                        kept.push(path);
-                    }
-                }
+            let filter = match self.filter(&path, field, &tokenizer) {
+                Ok(filter) => filter,
                 Err(error) => {
                     // Never lose rows over a filter: read the segment.
                     tracing::warn!(%error, "lookup filter unavailable; scanning the segment");
+                    kept.push(path);
+                    continue;
+                }
+            };
+            let may_match = filter
+                .bloom
+                .as_ref()
+                .is_some_and(|bloom| matches_any(|token| bloom.may_contain(token), &alternatives));
+            if !may_match {
+                continue;
+            }
+            rows += filter.rows;
+            match select_rows(&path, field, &tokenizer, &alternatives) {
+                Ok(Some(batches)) => selected.extend(batches),
+                Ok(None) => kept.push(path),
+                Err(error) => {
+                    tracing::warn!(%error, "lookup row selection failed; scanning the segment");
                     kept.push(path);
                 }
             }
@@ -268,6 +280,7 @@ impl LookupIndex {
             .iter()
             .map(|batch| batch.num_rows() as u64)
             .sum::<u64>();
+        memtable.extend(selected);
         Some(rows)
     }
 }
@@ -311,6 +324,24 @@ fn build_filter(path: &Path, field: &str, tokenizer: &Tokenizer) -> Result<Segme
     })
 }
 
+/// Whether a value holds every token of some alternative (a necessary
+/// condition for the search to match its row).
+fn value_may_match(value: &str, tokenizer: &Tokenizer, alternatives: &[Vec<String>]) -> bool {
+    let lowered = if tokenizer.case_sensitive || !value.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Borrowed(value)
+    } else {
+        std::borrow::Cow::Owned(value.to_lowercase())
+    };
+    // Cheap substring test first; tokenise only the few candidates.
+    matches_any(|token| lowered.contains(token), alternatives) && {
+        let tokens = tokenizer.tokens(value);
+        matches_any(
+            |token| tokens.iter().any(|have| have == token),
+            alternatives,
+        )
+    }
+}
+
 fn batch_may_match(
     batch: &RecordBatch,
     field: &str,
@@ -325,25 +356,75 @@ fn batch_may_match(
     };
     let values = column.as_string::<i32>();
     (0..values.len()).any(|row| {
-        if !values.is_valid(row) {
-            return false;
-        }
-        let value = values.value(row);
-        let lowered = if tokenizer.case_sensitive || !value.bytes().any(|b| b.is_ascii_uppercase())
-        {
-            std::borrow::Cow::Borrowed(value)
-        } else {
-            std::borrow::Cow::Owned(value.to_lowercase())
-        };
-        // Cheap substring test first; tokenise only the few candidates.
-        matches_any(|token| lowered.contains(token), alternatives) && {
-            let tokens = tokenizer.tokens(value);
-            matches_any(
-                |token| tokens.iter().any(|have| have == token),
-                alternatives,
-            )
-        }
+        values.is_valid(row) && value_may_match(values.value(row), tokenizer, alternatives)
     })
+}
+
+/// Most rows one segment may contribute as selected rows; a lookup that
+/// selects more scans the segment instead (bounded memory).
+pub const MAX_SELECTED_ROWS: usize = 10_000;
+
+/// The rows of a segment whose `field` may match, read with every column
+/// (two passes: the one column, then only those rows). `None`: too many.
+fn select_rows(
+    path: &Path,
+    field: &str,
+    tokenizer: &Tokenizer,
+    alternatives: &[Vec<String>],
+) -> Result<Option<Vec<RecordBatch>>, String> {
+    let open = || -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, String> {
+        let file = std::fs::File::open(path)
+            .map_err(|error| format!("opening {}: {error}", path.display()))?;
+        ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|error| format!("reading {}: {error}", path.display()))
+    };
+    let builder = open()?;
+    let total = builder.metadata().file_metadata().num_rows().max(0) as usize;
+    let Some(position) = builder
+        .schema()
+        .fields()
+        .iter()
+        .position(|column| column.name() == field)
+    else {
+        return Ok(Some(Vec::new()));
+    };
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [position]);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|error| format!("reading {}: {error}", path.display()))?;
+    let mut matches: Vec<usize> = Vec::new();
+    let mut offset = 0;
+    for batch in reader {
+        let batch = batch.map_err(|error| format!("reading {}: {error}", path.display()))?;
+        let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)
+            .map_err(|error| error.to_string())?;
+        let values = column.as_string::<i32>();
+        for row in 0..values.len() {
+            if values.is_valid(row) && value_may_match(values.value(row), tokenizer, alternatives) {
+                matches.push(offset + row);
+            }
+        }
+        if matches.len() > MAX_SELECTED_ROWS {
+            return Ok(None);
+        }
+        offset += values.len();
+    }
+    if matches.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let selection = RowSelection::from_consecutive_ranges(
+        matches.iter().map(|&row| row..row + 1),
+        total.max(offset),
+    );
+    let reader = open()?
+        .with_row_selection(selection)
+        .build()
+        .map_err(|error| format!("reading {}: {error}", path.display()))?;
+    let batches = reader
+        .collect::<Result<Vec<RecordBatch>, _>>()
+        .map_err(|error| format!("reading {}: {error}", path.display()))?;
+    Ok(Some(batches))
 }
 
 #[cfg(test)]

@@ -163,6 +163,40 @@ async fn lookups_prune_segments_and_memtable_without_changing_answers() {
 }
 
 #[tokio::test]
+async fn a_lookup_matching_many_rows_scans_instead_of_selecting() {
+    let directory = tempfile::tempdir().unwrap();
+    let (_store, project) = project(directory.path()).await;
+    let logs: Vec<LogRecord> = (0..12_000u32)
+        .map(|i| LogRecord {
+            time: BASE + i,
+            time_ns: 0,
+            contents: vec![
+                ("node_id".into(), format!("n{i}:shared")),
+                ("body".into(), i.to_string()),
+            ],
+        })
+        .collect();
+    project
+        .put_logs(
+            "events",
+            LogBatch {
+                topic: "t".into(),
+                logs,
+                ..LogBatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    flush(&project).await;
+    let fast = search(&project, "node_id: shared").await;
+    let slow = search(&project, "node_id: shared or __topic__: no_such_topic").await;
+    assert_eq!(fast.rows.len(), 100);
+    assert_eq!(bodies(&fast), bodies(&slow));
+    let one = search(&project, "node_id: n11999").await;
+    assert_eq!(bodies(&one), ["11999"]);
+}
+
+#[tokio::test]
 #[ignore = "benchmark: a million rows"]
 async fn a_million_rows() {
     let directory = tempfile::tempdir().unwrap();
