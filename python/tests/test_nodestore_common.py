@@ -252,3 +252,26 @@ def test_options_are_checked_without_network(monkeypatch):
         SLSNodeStorage(retry_attempts=0).validate()
     with pytest.raises(TypeError):
         SLSNodeStorage(bucket_name="nodestore")
+
+
+def test_sentry_25_9_module_path_is_the_fallback(tmp_path):
+    """Sentry 25.9 moved NodeStorage to sentry.services.nodestore (the old path may be gone)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    base = tmp_path / "sentry" / "services" / "nodestore"
+    base.mkdir(parents=True)
+    for package in (tmp_path / "sentry", tmp_path / "sentry" / "services", base):
+        (package / "__init__.py").write_text("")
+    (base / "base.py").write_text("import threading\nclass NodeStorage(threading.local):\n    moved = True\n")
+    check = (
+        "from sentry_nodestore_sls import SLSNodeStorage\n"
+        "from sentry.services.nodestore.base import NodeStorage\n"
+        "assert issubclass(SLSNodeStorage, NodeStorage) and SLSNodeStorage.moved\n"
+    )
+    package_dir = Path(__file__).resolve().parents[1]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(package_dir)])}
+    result = subprocess.run([sys.executable, "-c", check], env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
