@@ -210,6 +210,30 @@ def test_the_event_json_comes_through_sentrys_api(harness, sent_event):
     assert response.json()["event_id"] == sent_event["event_id"]
 
 
+def test_issue_pages_answer_from_the_log_store(harness, sent_event):
+    token = sent_event["message"].split()[-1]  # a hex word only this event's message has
+    listed = harness.api(f"organizations/{harness.org}/issues/?query={token}&statsPeriod=14d")
+    assert listed.status_code == 200, listed.text[:500]
+    issues = listed.json()
+    assert len(issues) == 1, issues
+    group_id = issues[0]["id"]
+    assert issues[0]["count"] == "1"
+    for sort in ("date", "freq", "new", "user"):
+        response = harness.api(f"organizations/{harness.org}/issues/?query=&sort={sort}&statsPeriod=14d")
+        assert group_id in [issue["id"] for issue in response.json()], sort
+    for query, present in (("environment:acceptance", True), ("environment:elsewhere", False)):
+        response = harness.api(f"organizations/{harness.org}/issues/?query={query}&statsPeriod=14d")
+        assert (group_id in [issue["id"] for issue in response.json()]) == present, query
+    for which in ("latest", "oldest"):
+        event = harness.api(f"issues/{group_id}/events/{which}/")
+        assert event.status_code == 200, event.text[:300]
+        assert event.json()["eventID"] == sent_event["event_id"]
+    events = harness.api(f"issues/{group_id}/events/").json()
+    assert [event["eventID"] for event in events] == [sent_event["event_id"]]
+    values = harness.api(f"issues/{group_id}/tags/environment/values/").json()
+    assert [(value["value"], value["count"]) for value in values] == [("acceptance", 1)]
+
+
 def test_an_outage_of_sentry_sls_is_an_error_not_a_crash(harness, sent_event):
     # Last in this module: it stops the service.
     harness.serve.send_signal(signal.SIGTERM)
