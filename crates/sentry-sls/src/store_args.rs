@@ -183,6 +183,18 @@ pub async fn setup(store: &dyn LogStore, logstore: &str, ttl: u32) -> anyhow::Re
     Ok(())
 }
 
+/// The embedded store under `serve`: memtables are flushed at 32 MiB of
+/// WAL payload (the Arrow form takes a few times that), so ingest's peak
+/// memory stays in the low hundreds of MiB instead of the default's GiBs.
+fn serve_store_config() -> LocalStoreConfig {
+    LocalStoreConfig {
+        flush_bytes: 32 * 1024 * 1024,
+        flush_rows: 100_000,
+        max_frozen: 1,
+        ..LocalStoreConfig::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,17 +214,5 @@ mod tests {
         assert!(!index.keys["node_id"].doc_value);
         assert!(index.keys["tags"].doc_value);
         assert!(!index.keys.contains_key("body"), "bodies are not indexed");
-    }
-}
-
-/// The embedded store under `serve`: memtables are flushed at 32 MiB of
-/// WAL payload (the Arrow form takes a few times that), so ingest's peak
-/// memory stays in the low hundreds of MiB instead of the default's GiBs.
-fn serve_store_config() -> LocalStoreConfig {
-    LocalStoreConfig {
-        flush_bytes: 32 * 1024 * 1024,
-        flush_rows: 100_000,
-        max_frozen: 1,
-        ..LocalStoreConfig::default()
     }
 }
