@@ -157,7 +157,7 @@ fn event_record(
         &normalized.event_type,
         &normalized.hashes,
     ));
-    let body_bytes = sentry_json(&Value::Object(event));
+    let body_bytes = sentry_json(Value::Object(event));
     let body_keys =
         body::encode(&body_bytes).map_err(|error| ProcessError::TooLarge(error.to_string()))?;
     contents.extend(body_keys);
@@ -178,8 +178,8 @@ fn event_record(
 }
 
 /// Sentry's nodestore encoding: compact, sorted keys, ASCII only (`\uXXXX`).
-fn sentry_json(value: &Value) -> Vec<u8> {
-    let compact = serde_json::to_string(&sorted(value.clone())).expect("JSON values serialize");
+fn sentry_json(value: Value) -> Vec<u8> {
+    let compact = serde_json::to_string(&sorted(value)).expect("JSON values serialize");
     let mut out = String::with_capacity(compact.len());
     for character in compact.chars() {
         if character.is_ascii() {
