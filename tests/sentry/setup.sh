@@ -116,7 +116,8 @@ su postgres -c "psql -tc \"select 1 from pg_database where datname='$SENTRY_DB'\
   venv/bin/sentry upgrade --noinput >upgrade.log 2>&1
   venv/bin/sentry createuser --email admin@example.com --password admin --superuser --no-input >/dev/null
 }
-# The default organization and project (`sentry upgrade` makes them; made here if missing).
+# The default organization and project (`sentry upgrade` makes them; made here if missing), and
+# the installation marked configured.
 cat > mkproject.py <<'PY'
 from sentry.models import Organization, Project, Team
 org = Organization.objects.order_by("id").first() or Organization.objects.create(name="Sentry", slug="sentry")
@@ -127,6 +128,16 @@ if project is None:
     project = Project.objects.create(organization=org, name="Internal", slug="internal", platform="python")
     project.add_team(team)
 print("PROJECT", org.slug, project.slug, project.id)
+# Sentry's first-run wizard (which a superuser's browser is sent to) is done: the required
+# options are set and the version is marked configured.
+import sentry
+from sentry import options
+for key in options.filter(flag=options.FLAG_REQUIRED):
+    if not options.isset(key.name) and not key.flags & options.FLAG_ALLOW_EMPTY:
+        default = key.default() if callable(key.default) else key.default
+        options.set(key.name, "admin@example.com" if key.name == "system.admin-email" else default)
+if options.get("sentry:version-configured") != sentry.get_version():
+    options.set("sentry:version-configured", sentry.get_version())
 PY
 venv/bin/sentry exec mkproject.py 2>/dev/null | grep '^PROJECT'
 cat > mktoken.py <<'PY'

@@ -12,117 +12,13 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
-import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HARNESS_DIR = Path(os.environ.get("HARNESS_DIR", REPO_ROOT / ".sentry-harness"))
-SETUP = REPO_ROOT / "tests" / "sentry" / "setup.sh"
-
-
-def binary() -> Path:
-    if os.environ.get("SENTRY_SLS_BIN"):
-        return Path(os.environ["SENTRY_SLS_BIN"])
-    target = os.environ.get("CARGO_TARGET_DIR") or str(Path.home() / ".cache" / "sentry-sls-target")
-    return Path(target) / "debug" / "sentry-sls"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(url)
-
-
-def stop_web() -> None:
-    pid_file = HARNESS_DIR / "web.pid"
-    if pid_file.exists():
-        try:
-            os.killpg(int(pid_file.read_text().strip()), signal.SIGTERM)
-        except (ProcessLookupError, ValueError, PermissionError):
-            pass
-        pid_file.unlink()
-
-
-class Harness:
-    def __init__(self, tmp: Path) -> None:
-        self.snuba_port, self.ingest_port, self.web_port = free_port(), free_port(), free_port()
-        self.snuba = f"http://127.0.0.1:{self.snuba_port}"
-        self.web = f"http://127.0.0.1:{self.web_port}"
-        self.log = open(tmp / "serve.log", "wb")
-        self.serve = subprocess.Popen(
-            [str(binary()), "serve", "--data-dir", str(tmp / "data"),
-             "--snuba-listen", f"127.0.0.1:{self.snuba_port}",
-             "--ingest-listen", f"127.0.0.1:{self.ingest_port}"],
-            stdout=self.log, stderr=subprocess.STDOUT,
-            env={**{k: v for k, v in os.environ.items() if not k.startswith("SLS_")}, "SENTRY_SLS_LOG": "warn"},
-        )  # fmt: skip
-        wait_http(f"{self.snuba}/health", 60)
-        stop_web()  # a web process of an earlier run points at another port
-        setup = subprocess.run(
-            ["bash", str(SETUP)],
-            env={**os.environ, "HARNESS_DIR": str(HARNESS_DIR), "SNUBA_URL": self.snuba,
-                 "SENTRY_PORT": str(self.web_port)},
-            capture_output=True, text=True, timeout=1800,
-        )  # fmt: skip
-        if setup.returncode != 0:
-            raise RuntimeError(f"setup.sh failed:\n{setup.stdout[-3000:]}\n{setup.stderr[-3000:]}")
-        lines = setup.stdout.splitlines()
-        self.token = next(line.split()[1] for line in lines if line.startswith("TOKEN "))
-        _, self.org, self.project, project_id = next(line for line in lines if line.startswith("PROJECT ")).split()
-        self.project_id = int(project_id)
-        wait_http(f"{self.web}/_health/", 60)
-
-    def api(self, path: str) -> requests.Response:
-        return requests.get(f"{self.web}/api/0/{path}", headers={"Authorization": f"Bearer {self.token}"}, timeout=60)
-
-    def sentry_exec(self, script: str) -> str:
-        result = subprocess.run(
-            [str(HARNESS_DIR / "venv" / "bin" / "sentry"), "exec", "-c", script],
-            env={**os.environ, "SENTRY_CONF": str(HARNESS_DIR / "conf"), "SNUBA": self.snuba,
-                 "SENTRY_PORT": str(self.web_port)},
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result.stdout
-
-    def close(self) -> None:
-        stop_web()
-        self.serve.send_signal(signal.SIGTERM)
-        try:
-            self.serve.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.serve.kill()
-        self.log.close()
-
-
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory):
-    pythons = list((Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions").glob("3.8.*/bin/python"))
-    if not pythons and not os.environ.get("PY38"):
-        pytest.skip("no CPython 3.8 (pyenv) for Sentry 23.7.1")
-    if not binary().is_file():
-        pytest.skip(f"sentry-sls binary not built: {binary()}")
-    running = Harness(tmp_path_factory.mktemp("acceptance"))
-    yield running
-    running.close()
+from conftest import HARNESS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +128,75 @@ def test_issue_pages_answer_from_the_log_store(harness, sent_event):
     assert [event["eventID"] for event in events] == [sent_event["event_id"]]
     values = harness.api(f"issues/{group_id}/tags/environment/values/").json()
     assert [(value["value"], value["count"]) for value in values] == [("acceptance", 1)]
+
+
+def send_message(harness, message: str) -> str:
+    """One message event sent with sentry-sdk; returns its id once the store has it."""
+    import sentry_sdk
+
+    client = sentry_sdk.Client(f"http://{uuid.uuid4().hex}@127.0.0.1:{harness.ingest_port}/{harness.project_id}",
+                               default_integrations=False, environment="acceptance")  # fmt: skip
+    event_id = client.capture_event({"message": message, "level": "error"})
+    client.flush(timeout=10)
+    node_id = hashlib.md5(f"{harness.project_id}:{event_id}".encode()).hexdigest()
+    deadline = time.monotonic() + 60
+    while requests.get(f"{harness.snuba}/v1/nodes/{node_id}", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline, "the event never reached the store"
+        time.sleep(0.3)
+    return event_id
+
+
+def postgres(sql: str) -> str:
+    """Sentry's database, read directly (not through Sentry, whose searches sync too)."""
+    database = os.environ.get("SENTRY_DB", "sentry")
+    result = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "sentry", "-d", database, "-tAc", sql],
+                            env={**os.environ, "PGPASSWORD": "sentry"}, capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_periodic_sync_keeps_postgres_in_step_until_stopped(harness, tmp_path):
+    message = f"periodic sync {uuid.uuid4().hex[:8]}"
+
+    def times_seen() -> str:
+        return postgres(f"select times_seen from sentry_groupedmessage where message = '{message}'")
+
+    def wait_times_seen(count: int) -> None:
+        deadline = time.monotonic() + 60
+        while times_seen() != str(count):
+            assert sync.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, (times_seen(), log.read_text()[-3000:])
+            time.sleep(0.5)
+
+    log = tmp_path / "sync.log"
+    with open(log, "wb") as output:
+        sync = subprocess.Popen(
+            [str(HARNESS_DIR / "venv" / "bin" / "python"), "-m", "sentry_search_sls.sync",
+             "--interval", "1", "--project", str(harness.project_id)],
+            env={**os.environ, "SENTRY_CONF": str(HARNESS_DIR / "conf"), "SNUBA": harness.snuba,
+                 "SENTRY_PORT": str(harness.web_port)},
+            stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "group(s) synced" not in log.read_text():  # its first round
+            assert sync.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.3)
+        # Events sent while it runs reach Postgres in later rounds, without any page being opened.
+        send_message(harness, message)
+        wait_times_seen(1)
+        send_message(harness, message)
+        send_message(harness, message)
+        wait_times_seen(3)
+        assert postgres(f"select count(*) from sentry_groupedmessage where message = '{message}'") == "1"
+    finally:
+        sync.send_signal(signal.SIGTERM)
+        code = sync.wait(timeout=30)
+    output = log.read_text()
+    assert code == 0, output[-3000:]
+    assert output.rstrip().endswith("stopped"), output[-3000:]
+    rounds = [line for line in output.splitlines() if line.startswith(f"project {harness.project_id}: ")]
+    assert len(rounds) >= 3 and all(line.endswith("group(s) synced") for line in rounds), output[-3000:]
 
 
 def test_an_outage_of_sentry_sls_is_an_error_not_a_crash(harness, sent_event):
