@@ -18,6 +18,10 @@
 //! from the latest event's body (the nodestore path, by node id). SLS renders
 //! SQL NULL as the string `"null"`; text fields equal to it are `null` here.
 //!
+//! Each group also carries `release_seen`: per (release, environment) its
+//! first/last seen and count, for Sentry's `GroupRelease` rows (an issue's
+//! first and last release).
+//!
 //! Answer: `{"groups": [...], "truncated": bool, "next_since": s, "until": s}`.
 //! When `truncated`, ask again with `since = next_since` (groups at that
 //! second may come twice; upserts are idempotent). Times are epoch
@@ -160,6 +164,16 @@ struct Group {
     latest: Vec<(String, String)>,
     environments: BTreeSet<String>,
     releases: BTreeSet<String>,
+    /// Per (release, environment or "") (Sentry's `GroupRelease` rows).
+    release_seen: BTreeMap<(String, String), ReleaseSeen>,
+}
+
+/// When a group was seen in one release and environment.
+#[derive(Debug, Default, PartialEq)]
+struct ReleaseSeen {
+    first_seen: Option<i64>,
+    last_seen: Option<i64>,
+    times_seen: i64,
 }
 
 fn fold(rows: &[Vec<(String, String)>], groups: &mut BTreeMap<u64, Group>) {
@@ -183,6 +197,18 @@ fn fold(rows: &[Vec<(String, String)>], groups: &mut BTreeMap<u64, Group>) {
         }
         if let Some(release) = cell(row, "release") {
             group.releases.insert(release.to_string());
+            let environment = cell(row, "environment").unwrap_or("").to_string();
+            let seen = group
+                .release_seen
+                .entry((release.to_string(), environment))
+                .or_default();
+            if let Some(first) = number(row, "first_seen") {
+                seen.first_seen = Some(seen.first_seen.map_or(first, |known| known.min(first)));
+            }
+            if let Some(last) = number(row, "last_seen") {
+                seen.last_seen = Some(seen.last_seen.map_or(last, |known| known.max(last)));
+            }
+            seen.times_seen += number(row, "times_seen").unwrap_or(0);
         }
     }
 }
@@ -310,6 +336,20 @@ async fn compute(state: &Arc<NodeState>, query: GroupsQuery) -> Result<Value, Ap
         );
         object.insert("environments".into(), json!(group.environments));
         object.insert("releases".into(), json!(group.releases));
+        let release_seen: Vec<Value> = group
+            .release_seen
+            .iter()
+            .map(|((release, environment), seen)| {
+                json!({
+                    "release": release,
+                    "environment": environment,
+                    "first_seen": seen.first_seen,
+                    "last_seen": seen.last_seen,
+                    "times_seen": seen.times_seen,
+                })
+            })
+            .collect();
+        object.insert("release_seen".into(), Value::Array(release_seen));
         out.push(Value::Object(object));
     }
     Ok(json!({
@@ -372,5 +412,14 @@ mod tests {
         assert_eq!(cell(&group.latest, "latest_title"), Some("new"));
         assert_eq!(group.environments.iter().collect::<Vec<_>>(), ["prod"]);
         assert_eq!(group.releases.iter().collect::<Vec<_>>(), ["r1"]);
+        assert_eq!(
+            group.release_seen.get(&("r1".to_string(), String::new())),
+            Some(&ReleaseSeen {
+                first_seen: Some(500),
+                last_seen: Some(9000),
+                times_seen: 3
+            })
+        );
+        assert_eq!(group.release_seen.len(), 1);
     }
 }

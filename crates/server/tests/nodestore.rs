@@ -366,6 +366,20 @@ async fn groups_of_a_project_are_computed_from_the_store() {
     assert_eq!(group["times_seen"], 2);
     assert_eq!(group["environments"], json!(["prod", "staging"]));
     assert_eq!(group["releases"], json!(["app@1"]));
+    // One GroupRelease row per (release, environment), each with its own seen times.
+    let release_seen = group["release_seen"].as_array().unwrap();
+    let keys: Vec<(&str, &str, i64)> = release_seen
+        .iter()
+        .map(|seen| {
+            assert_eq!(seen["first_seen"], seen["last_seen"], "{seen}");
+            (
+                seen["release"].as_str().unwrap(),
+                seen["environment"].as_str().unwrap(),
+                seen["times_seen"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(keys, [("app@1", "prod", 1), ("app@1", "staging", 1)]);
     assert_eq!(group["level"], "error");
     assert_eq!(group["platform"], "python");
     assert!(group["title"].as_str().unwrap().starts_with("ValueError"));
