@@ -46,10 +46,16 @@ MAX_PAGES = 20
 #: How far back ``since`` is moved from the last sync's start: records reach the store after
 #: the ingest spool ships them, so a sync must look a little before its own start.
 LAG_SECONDS = 300
+#: How often a project's sync reads the whole TTL window again (``since`` = 0). A record's
+#: ``received`` is when ingest accepted it; one that reaches the store more than LAG_SECONDS
+#: later (SLS down for a while, the ingest spool catching up) is older than the incremental
+#: ``since`` of every later sync, so only a full sync picks it up.
+FULL_SYNC_SECONDS = 3600
 
 _state_lock = threading.Lock()
 _last_until: Dict[int, int] = {}
 _last_sync: Dict[int, float] = {}
+_last_full: Dict[int, int] = {}
 
 
 def client_from_settings() -> ServiceClient:
@@ -223,23 +229,41 @@ def _forget_cached_release_versions(project_id: int, group_id: int) -> None:
         logger.debug("sentry-sls: release version cache not cleared", exc_info=True)
 
 
-def sync_project(project, client: Optional[ServiceClient] = None, since: Optional[int] = None) -> int:
-    """Upserts the project's groups changed since the last sync (or ``since``); returns how many."""
+def sync_project(
+    project,
+    client: Optional[ServiceClient] = None,
+    since: Optional[int] = None,
+    full_every: float = FULL_SYNC_SECONDS,
+) -> int:
+    """Upserts the project's groups changed since the last sync (or ``since``); returns how many.
+
+    The first sync of a project in this process, and one every ``full_every`` seconds, reads the
+    whole TTL window (see FULL_SYNC_SECONDS); the others only what changed since the previous.
+    """
     client = client or client_from_settings()
     started = int(time.time())
+    full = False
     with _state_lock:
         if since is None:
-            since = max(0, _last_until.get(project.id, 0) - LAG_SECONDS) if project.id in _last_until else 0
+            last_full = _last_full.get(project.id)
+            if project.id not in _last_until or last_full is None or started - last_full >= full_every:
+                since, full = 0, True
+            else:
+                since = max(0, _last_until[project.id] - LAG_SECONDS)
     count = 0
     for group in fetch_changed_groups(client, project.id, since):
         upsert_group(project, group)
         count += 1
     with _state_lock:
         _last_until[project.id] = started
+        if full:
+            _last_full[project.id] = started
     return count
 
 
-def maybe_sync(projects, min_interval: float, client: Optional[ServiceClient] = None) -> None:
+def maybe_sync(
+    projects, min_interval: float, client: Optional[ServiceClient] = None, full_every: float = FULL_SYNC_SECONDS
+) -> None:
     """Syncs each project at most every ``min_interval`` seconds (per process); never raises."""
     now = time.monotonic()
     for project in projects:
@@ -249,7 +273,7 @@ def maybe_sync(projects, min_interval: float, client: Optional[ServiceClient] = 
                 continue
             _last_sync[project.id] = now
         try:
-            synced = sync_project(project, client=client)
+            synced = sync_project(project, client=client, full_every=full_every)
             if synced:
                 logger.info("sentry-sls: %d group(s) of project %s synced", synced, project.id)
         except Exception:  # noqa: BLE001 - the Issues page still shows what Postgres has
@@ -272,6 +296,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Sync Sentry issue rows from sentry-sls")
     parser.add_argument("--interval", type=float, default=0, help="repeat every N seconds (0: once)")
     parser.add_argument("--project", type=int, action="append", help="project id (default: all)")
+    parser.add_argument("--full-every", type=float, default=FULL_SYNC_SECONDS,
+                        help="with --interval: read the whole TTL window every N seconds (default 3600)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         from django.conf import settings
@@ -295,7 +321,7 @@ def main(argv=None) -> int:
             projects = projects.filter(id__in=args.project)
         for project in projects:
             try:
-                synced = sync_project(project, client=client)
+                synced = sync_project(project, client=client, full_every=args.full_every)
             except Exception as error:  # noqa: BLE001 - the next round tries again
                 failed = True
                 logger.exception("sentry-sls: group sync of project %s failed", project.id)
