@@ -818,7 +818,9 @@ def test_count_without_by_and_debug_sql(stack: Stack) -> None:
     request.flags.debug = True
     body = run(stack.snuba_url, request)
     assert body["data"] == [{"count": sum(1 for e in stack.events if e.project == 8)}]
-    assert body["sql"].startswith("__topic__: sentry_error and project_id: 8 | SELECT count(*)")
+    # Through the SLS API an event may be stored twice: count() counts event ids there.
+    counted = 'count(DISTINCT "event_id")' if stack.sls_port else "count(*)"
+    assert body["sql"].startswith(f"__topic__: sentry_error and project_id: 8 | SELECT {counted}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1011,7 +1013,7 @@ def test_requests_of_a_real_sentry_on_this_data(stack: Stack) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_a_repeated_event_counts_twice_but_lists_once(stack: Stack) -> None:
+def test_a_repeated_event_counts_once_and_lists_once(stack: Stack) -> None:
     if stack.sls_port is None:
         pytest.skip("duplicates are injected with the SLS SDK, through sls-local")
     from aliyun.log import LogClient, LogItem, PutLogsRequest
@@ -1036,12 +1038,13 @@ def test_a_repeated_event_counts_twice_but_lists_once(stack: Stack) -> None:
                Condition(Column("timestamp"), Op.GTE, start), Condition(Column("timestamp"), Op.LT, end)],
     )  # fmt: skip
     deadline = time.monotonic() + TIMEOUT
-    while run(stack.snuba_url, native(count_query))["data"][0]["count"] == len(events):
+    while len(client.get_log(SLS_PROJECT, LOGSTORE, latest.epoch, latest.epoch + 1,
+                             query=f"event_id: {latest.event_id}", size=10).get_logs()) < 2:  # fmt: skip
         assert time.monotonic() < deadline, "the repeated log never became visible"
         time.sleep(0.2)
-    # Aggregates count stored logs (as Snuba over an unmerged ReplacingMergeTree) …
+    # The store holds the event twice; aggregates count it once (issue 7) …
     assert run(stack.snuba_url, native(count_query))["data"] == [
-        {"count": len(events) + 1, "events": len(events)}]
+        {"count": len(events), "events": len(events)}]
     # … row queries show each event once.
     query = Query(
         match=Entity("events"), select=[Column("event_id"), Column("timestamp")],

@@ -47,6 +47,110 @@ pub fn storage_schema(names: &BTreeSet<String>) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// The storage schema with the columns named in `int_columns` typed Int64
+/// (long keys whose values are all canonical integers, see
+/// [`type_long_columns`]); every other column a string.
+pub fn storage_schema_typed(names: &BTreeSet<String>, int_columns: &BTreeSet<String>) -> SchemaRef {
+    let plain = storage_schema(names);
+    if int_columns.is_empty() {
+        return plain;
+    }
+    let fields: Vec<Field> = plain
+        .fields()
+        .iter()
+        .map(|field| {
+            if !META_COLUMNS.contains(&field.name().as_str()) && int_columns.contains(field.name())
+            {
+                Field::new(field.name(), DataType::Int64, true)
+            } else {
+                field.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// `text` as an integer if it is the canonical spelling of one (what
+/// `i64::to_string` prints), so turning the column back into text gives
+/// the stored strings exactly.
+pub fn canonical_i64(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    if digits.is_empty()
+        || !digits.iter().all(u8::is_ascii_digit)
+        || (digits[0] == b'0' && (digits.len() > 1 || digits.len() != bytes.len()))
+    {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Replaces each string column named in `long_keys` whose every value is a
+/// canonical integer ([`canonical_i64`]) by an Int64 column. Segments keep
+/// such columns typed, so filters on them prune by Parquet statistics and
+/// SQL reads them without parsing; read back as text they are unchanged.
+pub fn type_long_columns(batch: RecordBatch, long_keys: &BTreeSet<String>) -> RecordBatch {
+    use arrow::array::AsArray;
+    let schema = batch.schema();
+    let mut fields: Vec<Field> = Vec::with_capacity(schema.fields().len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    let mut changed = false;
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if field.data_type() == &DataType::Utf8
+            && !META_COLUMNS.contains(&field.name().as_str())
+            && long_keys.contains(field.name())
+        {
+            let strings = column.as_string::<i32>();
+            let mut builder = Int64Builder::with_capacity(column.len());
+            let mut all = true;
+            for value in strings.iter() {
+                match value {
+                    None => builder.append_null(),
+                    Some(text) => match canonical_i64(text) {
+                        Some(number) => builder.append_value(number),
+                        None => {
+                            all = false;
+                            break;
+                        }
+                    },
+                }
+            }
+            if all {
+                fields.push(Field::new(field.name(), DataType::Int64, true));
+                columns.push(Arc::new(builder.finish()));
+                changed = true;
+                continue;
+            }
+        }
+        fields.push(field.as_ref().clone());
+        columns.push(Arc::clone(column));
+    }
+    if !changed {
+        return batch;
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("same columns, retyped")
+}
+
+/// Columns (meta columns excluded) typed Int64 in every batch that has
+/// them.
+pub fn int_columns<'a>(batches: impl IntoIterator<Item = &'a RecordBatch>) -> BTreeSet<String> {
+    let mut typed = BTreeSet::new();
+    let mut untyped = BTreeSet::new();
+    for batch in batches {
+        for field in batch.schema().fields() {
+            if META_COLUMNS.contains(&field.name().as_str()) {
+                continue;
+            }
+            if field.data_type() == &DataType::Int64 {
+                typed.insert(field.name().clone());
+            } else {
+                untyped.insert(field.name().clone());
+            }
+        }
+    }
+    typed.difference(&untyped).cloned().collect()
+}
+
 /// Every content key and tag column name in `batches`.
 pub fn column_names<'a>(batches: impl IntoIterator<Item = &'a LogBatch>) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
@@ -159,7 +263,8 @@ fn to_record_batch_one(
 }
 
 /// `batch` with exactly the columns of `schema`, in its order: columns the
-/// batch lacks are all-NULL strings. No data is copied.
+/// batch lacks are all-NULL, a column of another type (an Int64 one where
+/// the schema has text) is cast. Nothing else is copied.
 pub fn unify(
     batch: &RecordBatch,
     schema: &SchemaRef,
@@ -169,10 +274,11 @@ pub fn unify(
         .fields()
         .iter()
         .map(|field| match batch.column_by_name(field.name()) {
-            Some(column) => Arc::clone(column),
-            None => arrow::array::new_null_array(field.data_type(), rows),
+            Some(column) if column.data_type() == field.data_type() => Ok(Arc::clone(column)),
+            Some(column) => arrow::compute::cast(column, field.data_type()),
+            None => Ok(arrow::array::new_null_array(field.data_type(), rows)),
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     RecordBatch::try_new(Arc::clone(schema), columns)
 }
 
@@ -191,16 +297,32 @@ pub fn arrow_column_names<'a>(
     names
 }
 
+/// Rows per Parquet row group of a segment.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Columns whose row groups carry a Parquet Bloom filter: the ids looked up
+/// one at a time (`event_id = x`), which no sort order clusters.
+pub const BLOOM_COLUMNS: [&str; 1] = ["event_id"];
+
 /// Writes `batch` as a Parquet file at `path` (via a temporary file renamed
 /// into place, then fsynced) so a crash never leaves a half-written segment.
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), String> {
     let temporary = path.with_extension("parquet.tmp");
     let file = File::create(&temporary)
         .map_err(|error| format!("creating {}: {error}", temporary.display()))?;
-    let properties = WriterProperties::builder()
+    let mut properties = WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
-        .set_max_row_group_row_count(Some(128 * 1024))
-        .build();
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    for name in BLOOM_COLUMNS {
+        if batch.column_by_name(name).is_some() {
+            let path = parquet::schema::types::ColumnPath::from(name);
+            properties = properties
+                .set_column_bloom_filter_enabled(path.clone(), true)
+                .set_column_bloom_filter_max_ndv(path.clone(), ROW_GROUP_ROWS as u64)
+                .set_column_bloom_filter_fpp(path, 0.01);
+        }
+    }
+    let properties = properties.build();
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
         .map_err(|error| error.to_string())?;
     writer.write(batch).map_err(|error| error.to_string())?;

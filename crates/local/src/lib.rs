@@ -128,7 +128,12 @@ impl QueryEnvironment {
         let session_config = SessionConfig::new()
             .with_target_partitions(config.query_threads.max(1))
             .with_information_schema(false)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+            // Evaluate the cheapest, most selective pushed-down filters first.
+            .set_bool("datafusion.execution.parquet.reorder_filters", true)
+            // Sentry's `group_id IN (…)` lists hold up to 25+ ids: prune by
+            // row-group and page statistics for lists that long too.
+            .set_usize("datafusion.execution.parquet.max_in_list_size", 1000);
         Ok(QueryEnvironment {
             runtime,
             config: session_config,

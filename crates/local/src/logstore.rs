@@ -111,6 +111,9 @@ pub struct Snapshot {
     pub memtable: Vec<RecordBatch>,
     /// Every content and tag column name of the logstore.
     pub columns: BTreeSet<String>,
+    /// Columns that every input of the snapshot holding them stores as
+    /// Int64 (canonical `long` keys); the others are read as text.
+    pub int_columns: BTreeSet<String>,
     /// Rows in the segments and memtable considered (an upper bound of the
     /// rows in range: SLS's `processedRows`).
     pub rows: u64,
@@ -144,6 +147,27 @@ pub struct Logstore {
     sender: Mutex<Option<SyncSender<Append>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
+
+/// Index keys of type `long`: stored as Int64 columns when canonical.
+fn long_keys(meta: &LogstoreMeta) -> BTreeSet<String> {
+    meta.index
+        .as_ref()
+        .map(|index| {
+            index
+                .keys
+                .iter()
+                .filter(|(_, field)| field.field_type == sentry_sls_store::FieldType::Long)
+                .map(|(name, _)| name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Rows within a segment are ordered by these keys, then by time: a
+/// project's rows, and within it a group's, are contiguous, so Parquet
+/// statistics prune the row groups and pages of other projects and groups
+/// (ClickHouse's errors table orders by project, day, primary hash).
+pub const SORT_KEYS: [&str; 2] = ["project_id", "group_id"];
 
 fn io_error(context: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::internal(format!("{context}: {error}"))
@@ -199,6 +223,7 @@ impl Logstore {
                 columns.extend(columnar::column_names([&batch]));
                 let rows = columnar::log_batch_to_arrow(&batch)
                     .map_err(|error| io_error("replaying wal", error))?;
+                let rows = columnar::type_long_columns(rows, &long_keys(&meta));
                 active.rows += rows.num_rows();
                 active.bytes += frame.len();
                 replayed += rows.num_rows();
@@ -291,6 +316,7 @@ impl Logstore {
         let (acknowledge, acknowledged) = tokio::sync::oneshot::channel();
         // Encoding is CPU work and `send` may block on a full queue (back-pressure):
         // both belong on the blocking pool, not on an async worker.
+        let long_keys = long_keys(&self.meta());
         tokio::task::spawn_blocking(move || {
             let payload = match &key {
                 Some(key) => codec::encode_keyed(&batch, key),
@@ -299,6 +325,7 @@ impl Logstore {
             let columns = columnar::column_names([&batch]);
             let rows = columnar::log_batch_to_arrow(&batch)
                 .map_err(|error| StoreError::invalid(format!("unusable log batch: {error}")))?;
+            let rows = columnar::type_long_columns(rows, &long_keys);
             let append = Append {
                 rows: Some(rows),
                 payload,
@@ -346,10 +373,25 @@ impl Logstore {
             .iter()
             .map(|batch| batch.num_rows() as u64)
             .sum::<u64>();
+        // Int64 only where every input holding the column has it as Int64.
+        let memtable_ints = columnar::int_columns(&memtable);
+        let memtable_columns = columnar::arrow_column_names(&memtable);
+        let mut int_columns: BTreeSet<String> = overlapping
+            .iter()
+            .flat_map(|segment| segment.int_columns.iter().cloned())
+            .chain(memtable_ints.iter().cloned())
+            .collect();
+        int_columns.retain(|name| {
+            (memtable_ints.contains(name) || !memtable_columns.contains(name))
+                && overlapping.iter().all(|segment| {
+                    segment.int_columns.contains(name) || !segment.columns.contains(name)
+                })
+        });
         Snapshot {
             segment_paths,
             memtable,
             columns: state.columns.clone(),
+            int_columns,
             rows,
         }
     }
@@ -689,7 +731,7 @@ fn flush_frozen(
     marks: BTreeMap<String, (u64, u64)>,
 ) -> Result<(), StoreError> {
     let names = columnar::arrow_column_names(batches);
-    let schema = columnar::storage_schema(&names);
+    let schema = columnar::storage_schema_typed(&names, &columnar::int_columns(batches));
     let unified: Vec<RecordBatch> = batches
         .iter()
         .map(|batch| columnar::unify(batch, &schema))
@@ -719,7 +761,7 @@ fn flush_frozen(
                 .map_err(|error| io_error("building segment", error))?
         };
         let record_batch = drop_all_null_columns(&record_batch);
-        let record_batch = sort_by_time(&record_batch)?;
+        let record_batch = sort_segment(&record_batch)?;
         if record_batch.num_rows() == 0 {
             continue;
         }
@@ -751,6 +793,14 @@ fn flush_frozen(
                 .schema()
                 .fields()
                 .iter()
+                .map(|field| field.name().clone())
+                .filter(|name| !columnar::META_COLUMNS.contains(&name.as_str()))
+                .collect(),
+            int_columns: record_batch
+                .schema()
+                .fields()
+                .iter()
+                .filter(|field| field.data_type() == &arrow::datatypes::DataType::Int64)
                 .map(|field| field.name().clone())
                 .filter(|name| !columnar::META_COLUMNS.contains(&name.as_str()))
                 .collect(),
@@ -792,9 +842,26 @@ fn drop_all_null_columns(batch: &RecordBatch) -> RecordBatch {
         .expect("projection of existing columns")
 }
 
-fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
-    let indices = sort_to_indices(batch.column(0), None, None)
-        .map_err(|error| io_error("sorting segment", error))?;
+/// Orders a segment's rows by [`SORT_KEYS`] (those it has), then time.
+fn sort_segment(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
+    let mut keys: Vec<arrow::compute::SortColumn> = SORT_KEYS
+        .iter()
+        .filter_map(|name| batch.column_by_name(name))
+        .map(|column| arrow::compute::SortColumn {
+            values: Arc::clone(column),
+            options: None,
+        })
+        .collect();
+    let indices = if keys.is_empty() {
+        sort_to_indices(batch.column(0), None, None)
+    } else {
+        keys.push(arrow::compute::SortColumn {
+            values: Arc::clone(batch.column(0)),
+            options: None,
+        });
+        arrow::compute::lexsort_to_indices(&keys, None)
+    }
+    .map_err(|error| io_error("sorting segment", error))?;
     take_record_batch(batch, &indices).map_err(|error| io_error("sorting segment", error))
 }
 

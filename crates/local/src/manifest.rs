@@ -30,6 +30,9 @@ pub struct SegmentMeta {
     pub rows: u64,
     /// Content and tag columns present in the segment.
     pub columns: Vec<String>,
+    /// Of those, the ones stored as Int64 (canonical `long` keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub int_columns: Vec<String>,
 }
 
 /// The manifest file's content.
@@ -104,6 +107,7 @@ mod tests {
                 max_time: 2,
                 rows: 3,
                 columns: vec!["a".into()],
+                int_columns: Vec::new(),
             }],
             marks: [("spool-1".to_string(), (3, 4096))].into_iter().collect(),
         };

@@ -64,7 +64,11 @@ fn sql_type(field_type: FieldType) -> DataType {
 /// Columns SQL may read, with their expressions over the raw table:
 /// meta columns, tags, and index keys with `doc_value` (plus aliases and
 /// declared JSON sub-keys).
-fn sql_projection(index: &IndexConfig, raw_columns: &BTreeSet<String>) -> Vec<Expr> {
+fn sql_projection(
+    index: &IndexConfig,
+    raw_columns: &BTreeSet<String>,
+    int_columns: &BTreeSet<String>,
+) -> Vec<Expr> {
     let mut projection = vec![
         column(TIME),
         column(columnar::TIME_NS),
@@ -95,6 +99,9 @@ fn sql_projection(index: &IndexConfig, raw_columns: &BTreeSet<String>) -> Vec<Ex
         }
         let typed = match field.field_type {
             FieldType::Text | FieldType::Json => raw(name),
+            // Stored as Int64 already (every value canonical): no parsing,
+            // and filters on it reach the Parquet statistics.
+            FieldType::Long if int_columns.contains(name) => column(name),
             other => Expr::TryCast(datafusion::logical_expr::TryCast::new(
                 Box::new(raw(name)),
                 sql_type(other),
@@ -206,20 +213,32 @@ pub async fn execute(
         (snapshot.segment_paths, snapshot.memtable) = (paths, memtable);
         processed_rows = pruned.unwrap_or(processed_rows);
     }
-    let schema = columnar::storage_schema(&snapshot.columns);
+    let schema = columnar::storage_schema_typed(&snapshot.columns, &snapshot.int_columns);
     let context = environment.session()?;
     let raw = raw_table(&context, &schema, &snapshot).await?;
     let filter = col(TIME)
         .gt_eq(lit(request.from))
         .and(col(TIME).lt(lit(request.to)))
-        .and(search::filter(&search_expr, &index, &snapshot.columns).map_err(invalid)?);
+        .and(
+            search::filter(
+                &search_expr,
+                &index,
+                &snapshot.columns,
+                &snapshot.int_columns,
+            )
+            .map_err(invalid)?,
+        );
     let filtered = raw.filter(filter).map_err(query_error)?;
 
     let Some(prepared) = prepared else {
         return search_rows(filtered, request, processed_rows).await;
     };
     let view = filtered
-        .select(sql_projection(&index, &snapshot.columns))
+        .select(sql_projection(
+            &index,
+            &snapshot.columns,
+            &snapshot.int_columns,
+        ))
         .map_err(query_error)?;
     context
         .register_table("log", view.into_view())

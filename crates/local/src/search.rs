@@ -149,7 +149,21 @@ pub fn filter(
     search: &SearchExpr,
     index: &IndexConfig,
     raw_columns: &BTreeSet<String>,
+    int_columns: &BTreeSet<String>,
 ) -> Result<Expr, String> {
+    let recurse = |inner: &SearchExpr| filter(inner, index, raw_columns, int_columns);
+    // A `long` key stored as Int64: integral targets compare as integers, so
+    // the filter is a plain column predicate Parquet statistics can prune by.
+    let int_column = |field: &Field<'_>| match field {
+        Field::Key(name, config)
+            if config.field_type == FieldType::Long && int_columns.contains(*name) =>
+        {
+            Some(column(name))
+        }
+        _ => None,
+    };
+    let integral =
+        |target: f64| (target.fract() == 0.0 && target.abs() < 9.0e18).then_some(target as i64);
     Ok(match search {
         SearchExpr::All => lit(true),
         SearchExpr::Term { field: None, value } => full_text(value, index, raw_columns),
@@ -161,7 +175,12 @@ pub fn filter(
             let (expr, numeric_type, delimiters, case_sensitive) = field_value(&field, raw_columns);
             match numeric_type {
                 Some(_) => match value.text().parse::<f64>() {
-                    Ok(target) if !value.is_wildcard() => as_number(expr).eq(lit(target)),
+                    Ok(target) if !value.is_wildcard() => {
+                        match (int_column(&field), integral(target)) {
+                            (Some(column), Some(target)) => column.eq(lit(target)),
+                            _ => as_number(expr).eq(lit(target)),
+                        }
+                    }
                     _ => lit(false),
                 },
                 None => match_expr(expr, value, &delimiters, case_sensitive),
@@ -186,8 +205,11 @@ pub fn filter(
                     _ => full_text(&Pattern::literal(value.clone()), index, raw_columns),
                 });
             }
-            let target = lit(number(value)?);
-            let value = as_number(expr);
+            let target = number(value)?;
+            let (value, target) = match (int_column(&field), integral(target)) {
+                (Some(column), Some(target)) => (column, lit(target)),
+                _ => (as_number(expr), lit(target)),
+            };
             match op {
                 CompareOp::Eq => value.eq(target),
                 CompareOp::Gt => value.gt(target),
@@ -208,9 +230,11 @@ pub fn filter(
             if numeric_type.is_none() {
                 return Ok(lit(false));
             }
-            let value = as_number(expr);
-            let low = lit(number(low)?);
-            let high = lit(number(high)?);
+            let (low, high) = (number(low)?, number(high)?);
+            let (value, low, high) = match (int_column(&field), integral(low), integral(high)) {
+                (Some(column), Some(low), Some(high)) => (column, lit(low), lit(high)),
+                _ => (as_number(expr), lit(low), lit(high)),
+            };
             let lower = if *low_inclusive {
                 value.clone().gt_eq(low)
             } else {
@@ -226,19 +250,19 @@ pub fn filter(
         SearchExpr::And(items) => {
             let mut combined = lit(true);
             for item in items {
-                combined = combined.and(filter(item, index, raw_columns)?);
+                combined = combined.and(recurse(item)?);
             }
             combined
         }
         SearchExpr::Or(items) => {
             let mut combined = lit(false);
             for item in items {
-                combined = combined.or(filter(item, index, raw_columns)?);
+                combined = combined.or(recurse(item)?);
             }
             combined
         }
         // A NULL (absent) operand counts as "no match", so `not` matches it.
-        SearchExpr::Not(inner) => Expr::IsNotTrue(Box::new(filter(inner, index, raw_columns)?)),
+        SearchExpr::Not(inner) => Expr::IsNotTrue(Box::new(recurse(inner)?)),
     })
 }
 

@@ -337,10 +337,23 @@ impl ScalarUDFImpl for JsonMapPart {
         let input = &arrays[0];
         let mut builder = arrow::array::ListBuilder::new(StringBuilder::new());
         for row in 0..input.len() {
-            let object = input
-                .is_valid(row)
-                .then(|| serde_json::from_str::<Value>(input.value(row)).ok())
-                .flatten();
+            if !input.is_valid(row) {
+                builder.append(false);
+                continue;
+            }
+            let text = input.value(row);
+            // Tags are flat objects of strings: read those without building
+            // a JSON value (the tag-facet query unnests every row's tags).
+            if let Some(pairs) = flat_string_object(text) {
+                for (key, value) in &pairs {
+                    builder
+                        .values()
+                        .append_value(if self.keys { key } else { value });
+                }
+                builder.append(true);
+                continue;
+            }
+            let object = serde_json::from_str::<Value>(text).ok();
             match object {
                 Some(Value::Object(map)) => {
                     for (key, value) in &map {
@@ -361,6 +374,89 @@ impl ScalarUDFImpl for JsonMapPart {
         }
         Ok(ColumnarValue::Array(Arc::new(builder.finish())))
     }
+}
+
+/// The members of a JSON object whose values are all strings and whose
+/// keys are unique, in order; `None` for anything else (the caller then
+/// parses it as general JSON, which gives the same answer for these).
+fn flat_string_object(
+    text: &str,
+) -> Option<Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)>> {
+    let bytes = text.as_bytes();
+    let mut position = 0;
+    let skip_space = |position: &mut usize| {
+        while *position < bytes.len() && matches!(bytes[*position], b' ' | b'\t' | b'\n' | b'\r') {
+            *position += 1;
+        }
+    };
+    // A JSON string starting at `position` (a quote); escapes decoded by serde.
+    let string = |position: &mut usize| -> Option<std::borrow::Cow<'_, str>> {
+        if bytes.get(*position) != Some(&b'"') {
+            return None;
+        }
+        let start = *position + 1;
+        let mut end = start;
+        let mut escaped = false;
+        while end < bytes.len() {
+            match bytes[end] {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    end += 2;
+                }
+                byte if byte < 0x20 => return None,
+                _ => end += 1,
+            }
+        }
+        if end >= bytes.len() {
+            return None;
+        }
+        *position = end + 1;
+        if escaped {
+            serde_json::from_str::<String>(&text[start - 1..=end])
+                .ok()
+                .map(std::borrow::Cow::Owned)
+        } else {
+            Some(std::borrow::Cow::Borrowed(&text[start..end]))
+        }
+    };
+    skip_space(&mut position);
+    if bytes.get(position) != Some(&b'{') {
+        return None;
+    }
+    position += 1;
+    let mut pairs = Vec::new();
+    skip_space(&mut position);
+    if bytes.get(position) == Some(&b'}') {
+        position += 1;
+    } else {
+        loop {
+            skip_space(&mut position);
+            let key = string(&mut position)?;
+            skip_space(&mut position);
+            if bytes.get(position) != Some(&b':') {
+                return None;
+            }
+            position += 1;
+            skip_space(&mut position);
+            let value = string(&mut position)?;
+            if pairs.iter().any(|(seen, _)| *seen == key) {
+                return None;
+            }
+            pairs.push((key, value));
+            skip_space(&mut position);
+            match bytes.get(position) {
+                Some(b',') => position += 1,
+                Some(b'}') => {
+                    position += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    skip_space(&mut position);
+    (position == bytes.len()).then_some(pairs)
 }
 
 /// `sls_to_timestamp(x)`: unix seconds (integers, as `__time__` is) or a
@@ -537,18 +633,25 @@ impl ScalarUDFImpl for SlsMatch {
         };
         let values = values.as_string::<i32>();
         let mut builder = BooleanBuilder::with_capacity(values.len());
+        // Values repeat in runs (a topic, a sorted id column): tokenise each
+        // distinct run once.
+        let mut previous: Option<(&str, bool)> = None;
         for row in 0..values.len() {
             // A missing field matches nothing (SLS: absent keys are not indexed).
-            builder.append_value(
-                values.is_valid(row)
-                    && token_match(
-                        values.value(row),
-                        &term,
-                        &delimiters,
-                        case_sensitive,
-                        literal,
-                    ),
-            );
+            if !values.is_valid(row) {
+                builder.append_value(false);
+                continue;
+            }
+            let value = values.value(row);
+            let matched = match previous {
+                Some((last, matched)) if last == value => matched,
+                _ => {
+                    let matched = token_match(value, &term, &delimiters, case_sensitive, literal);
+                    previous = Some((value, matched));
+                    matched
+                }
+            };
+            builder.append_value(matched);
         }
         Ok(ColumnarValue::Array(Arc::new(builder.finish())))
     }
@@ -690,6 +793,39 @@ impl ScalarUDFImpl for Dispatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flat_string_objects_read_like_json() {
+        for text in [
+            r#"{"a":"1","b.c":"x y","sentry:user":"id:7"}"#,
+            r#" { "k" : "v\"q\u00e9" , "e" : "" } "#,
+            "{}",
+        ] {
+            let fast = flat_string_object(text).expect("flat object");
+            let Value::Object(map) = serde_json::from_str::<Value>(text).unwrap() else {
+                panic!("object");
+            };
+            let slow: Vec<(String, String)> = map
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            let fast: Vec<(String, String)> = fast
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(fast, slow, "{text}");
+        }
+        for text in [
+            r#"{"a":1}"#,
+            r#"{"a":"1","a":"2"}"#,
+            r#"{"a":"1""#,
+            r#"["a"]"#,
+            r#"{"a":"1"} x"#,
+            r#"{"a":null}"#,
+        ] {
+            assert!(flat_string_object(text).is_none(), "{text}");
+        }
+    }
 
     #[test]
     fn json_paths() {

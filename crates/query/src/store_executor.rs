@@ -14,7 +14,7 @@ use sentry_sls_store::{
 use crate::engine::{empty_result, Executor};
 use crate::error::SnubaError;
 use crate::response::{Cell, ResultSet};
-use crate::translate::{decode_cell, translate, Plan};
+use crate::translate::{decode_cell, translate_with, Plan};
 use crate::validate::ValidatedQuery;
 
 /// Answers `events`/`discover` queries from a logstore; other entities
@@ -27,6 +27,9 @@ pub struct StoreExecutor {
     /// SLS runs at most 15 analytic statements per project at once (more
     /// fail); queries beyond this wait, and past the timeout are throttled.
     slots: Arc<tokio::sync::Semaphore>,
+    /// Count distinct `event_id`s instead of logs (a store that may hold an
+    /// event twice).
+    distinct_counts: bool,
 }
 
 /// Store queries in flight at once, below SLS's 15 per project.
@@ -48,7 +51,18 @@ impl StoreExecutor {
             retention_days,
             timeout,
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_STORE_QUERIES)),
+            distinct_counts: false,
         }
+    }
+
+    /// Whether the store may hold an event more than once, so `count()`
+    /// must count distinct `event_id`s. True for SLS (and `sls-local`
+    /// behind the SLS API): a PutLogs whose answer was lost is sent again
+    /// and stored twice. False for the embedded store in the same process,
+    /// which commits each ingest batch exactly once (keyed writes).
+    pub fn with_distinct_counts(mut self, distinct_counts: bool) -> Self {
+        self.distinct_counts = distinct_counts;
+        self
     }
 
     fn plan(&self, query: &ValidatedQuery) -> Option<Result<Plan, SnubaError>> {
@@ -61,7 +75,12 @@ impl StoreExecutor {
         if !stored || !simple {
             return None;
         }
-        Some(translate(query, now(), self.retention_days))
+        Some(translate_with(
+            query,
+            now(),
+            self.retention_days,
+            self.distinct_counts,
+        ))
     }
 
     async fn run(&self, text: &str, plan: &Plan) -> Result<QueryResult, SnubaError> {

@@ -23,7 +23,7 @@ pub struct QueryBenchArgs {
     out: String,
     /// Scratch directory for the store (deleted afterwards).
     #[arg(long, default_value = "./bench-data/query")]
-    work_dir: PathBuf,
+    pub(crate) work_dir: PathBuf,
     /// Events loaded (the anchor has 10,000,000).
     #[arg(long, default_value_t = 500_000)]
     events: usize,
@@ -35,7 +35,24 @@ pub struct QueryBenchArgs {
     users: usize,
     /// Timed runs per query (after 2 warm-ups).
     #[arg(long, default_value_t = 7)]
-    runs: usize,
+    pub(crate) runs: usize,
+    /// Instead of the synthetic dataset: import the ClickHouse anchor's
+    /// `errors.parquet` from this directory (run.py's `--work`) and check
+    /// every answer against ClickHouse's.
+    #[arg(long)]
+    pub(crate) anchor: Option<PathBuf>,
+    /// Python with `chdb` installed: with `--anchor`, runs the anchor's
+    /// `run.py --engines chdb` first, so both columns come from this run.
+    #[arg(long)]
+    pub(crate) anchor_python: Option<PathBuf>,
+    /// The anchor's run.py.
+    #[arg(long, default_value = "../shared/bench/clickhouse-anchor/run.py")]
+    pub(crate) anchor_script: PathBuf,
+    /// With `--anchor`: keep the loaded store here and reuse it when it
+    /// already holds this `errors.parquet` (else a scratch directory under
+    /// `--work-dir`, deleted afterwards).
+    #[arg(long)]
+    pub(crate) store_dir: Option<PathBuf>,
 }
 
 /// SplitMix64: a small deterministic generator, enough for synthetic data.
@@ -301,6 +318,10 @@ fn queries(data: &Dataset) -> Vec<(&'static str, String)> {
 
 /// Runs the benchmark and writes the report.
 pub async fn query(args: QueryBenchArgs) -> anyhow::Result<()> {
+    if let Some(anchor) = &args.anchor {
+        let report = crate::bench_anchor::run(&args, anchor).await?;
+        return write_report(&args.out, &report);
+    }
     let directory = args.work_dir.join(format!("run-{}", std::process::id()));
     std::fs::create_dir_all(&directory)
         .with_context(|| format!("creating {}", directory.display()))?;
@@ -377,11 +398,15 @@ pub async fn query(args: QueryBenchArgs) -> anyhow::Result<()> {
                  machine class (shared/bench/clickhouse-anchor), not measured in this run",
         "results": results,
     });
-    let text = serde_json::to_string_pretty(&report)?;
-    if args.out == "-" {
+    write_report(&args.out, &report)
+}
+
+fn write_report(out: &str, report: &serde_json::Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(report)?;
+    if out == "-" {
         println!("{text}");
     } else {
-        std::fs::write(&args.out, text + "\n").with_context(|| format!("writing {}", args.out))?;
+        std::fs::write(out, text + "\n").with_context(|| format!("writing {out}"))?;
     }
     Ok(())
 }

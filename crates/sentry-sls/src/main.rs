@@ -16,6 +16,7 @@
 //!   the binary knows both stores; `SLS_ENDPOINT` picks real SLS.
 
 mod bench;
+mod bench_anchor;
 mod bench_ingest;
 mod bench_query;
 mod store_args;
@@ -334,12 +335,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs),
     };
     // Errors entities are answered from the store; the rest answer empty.
-    let engine = Engine::new(Arc::new(StoreExecutor::new(
-        Arc::clone(&opened.store),
-        args.store.sls_logstore.clone(),
-        args.store.sls_ttl,
-        std::time::Duration::from_secs((args.request_timeout_secs * 2 / 3).max(1)),
-    )));
+    let engine = Engine::new(Arc::new(
+        StoreExecutor::new(
+            Arc::clone(&opened.store),
+            args.store.sls_logstore.clone(),
+            args.store.sls_ttl,
+            std::time::Duration::from_secs((args.request_timeout_secs * 2 / 3).max(1)),
+        )
+        // SLS stores a retried PutLogs twice; the embedded store commits once.
+        .with_distinct_counts(opened.local.is_none()),
+    ));
     // The plugins' APIs under /v1/ (nodestore, groups) share the listener.
     let nodestore = sentry_sls_server::nodestore_api::NodestoreConfig {
         logstore: args.store.sls_logstore.clone(),

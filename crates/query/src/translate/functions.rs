@@ -587,6 +587,7 @@ impl Translator<'_> {
             ))),
             // Aggregates.
             "count" => match args {
+                [] if self.counts_events() => Ok(Sql::value("count(DISTINCT \"event_id\")".into())),
                 [] => Ok(Sql::value("count(*)".into())),
                 [value] => Ok(Sql::value(format!("count({})", self.expr(value)?.text))),
                 _ => Err(SnubaError::InvalidQuery(
@@ -607,10 +608,26 @@ impl Translator<'_> {
                         ))
                     }
                 };
+                if self.counts_events() {
+                    return Ok(Sql::value(format!(
+                        "count(DISTINCT CASE WHEN {condition} THEN \"event_id\" END)"
+                    )));
+                }
                 Ok(Sql::value(format!("count_if({condition})")))
             }
             "uniq" | "uniqExact" | "uniqHLL12" | "uniqCombined" | "uniqCombined64" => {
                 arity(name, args, 1)?;
+                // `uniq(k)` of a GROUP BY key is 1 per group (0 for the NULL
+                // key): no distinct set per group (the issue list's `total`).
+                if args[0]
+                    .as_column()
+                    .is_some_and(|column| self.group_keys.iter().any(|key| key == column))
+                {
+                    let value = self.expr(&args[0])?.text;
+                    return Ok(Sql::value(format!(
+                        "CASE WHEN {value} IS NULL THEN 0 ELSE 1 END"
+                    )));
+                }
                 Ok(Sql::value(format!(
                     "count(DISTINCT {})",
                     self.expr(&args[0])?.as_number()

@@ -129,9 +129,20 @@ pub(crate) struct Translator<'a> {
     pub(crate) retention_days: u32,
     /// The JSON object key `tags_key`/`tags_value` (or `flags_…`) unnest.
     pub(crate) unnest: Option<&'static str>,
+    /// Count events, not stored logs: `count()` → `count(DISTINCT
+    /// "event_id")` (see [`translate_with`]).
+    pub(crate) distinct_counts: bool,
+    /// Columns of the GROUP BY being translated (empty without one).
+    pub(crate) group_keys: Vec<String>,
 }
 
 impl Translator<'_> {
+    /// Whether `count()` counts distinct events here: asked for, and this
+    /// level reads the log rows (not an inner query's result).
+    pub(crate) fn counts_events(&self) -> bool {
+        self.distinct_counts && self.entity.is_some()
+    }
+
     pub(crate) fn type_of(&self, expr: &Expr) -> String {
         let context = TypeContext {
             entity: self.entity,
@@ -267,6 +278,11 @@ struct Clauses {
 }
 
 fn clauses(translator: &mut Translator<'_>, query: &Query) -> Result<Clauses, SnubaError> {
+    translator.group_keys = query
+        .group_by
+        .iter()
+        .filter_map(|item| item.expr.as_column().map(str::to_string))
+        .collect();
     let mut select = Vec::new();
     let mut shapes = Vec::new();
     for (index, item) in query.select.iter().enumerate() {
@@ -366,6 +382,7 @@ fn inner_sql(
     entity: &'static EntitySpec,
     now: i64,
     retention_days: u32,
+    distinct_counts: bool,
 ) -> Result<Built, SnubaError> {
     let mut translator = Translator {
         entity: Some(entity),
@@ -374,6 +391,8 @@ fn inner_sql(
         now,
         retention_days,
         unnest: None,
+        distinct_counts,
+        group_keys: Vec::new(),
     };
     let built = clauses(&mut translator, query)?;
     let from = from_clause(&translator, "log");
@@ -445,11 +464,27 @@ fn search_part(condition: Option<&Expr>) -> String {
     terms.join(" and ")
 }
 
-/// Translates a validated query on a stored errors entity.
+/// Translates a validated query on a stored errors entity (for a store
+/// that keeps each event once: `count()` counts logs).
 pub fn translate(
     validated: &ValidatedQuery,
     now: i64,
     retention_days: u32,
+) -> Result<Plan, SnubaError> {
+    translate_with(validated, now, retention_days, false)
+}
+
+/// [`translate`], choosing how events are counted. With `distinct_counts`
+/// (a store that may hold an event more than once: SLS, where a PutLogs
+/// retried after a lost answer is stored twice), `count()` becomes
+/// `count(DISTINCT "event_id")` and `countIf(c)` counts the distinct
+/// `event_id`s of the rows where `c` holds, so a repeated event is
+/// counted once (docs/queries.md, "Repeated events").
+pub fn translate_with(
+    validated: &ValidatedQuery,
+    now: i64,
+    retention_days: u32,
+    distinct_counts: bool,
 ) -> Result<Plan, SnubaError> {
     let entity = validated
         .entity
@@ -471,13 +506,15 @@ pub fn translate(
                 now,
                 retention_days,
                 unnest: None,
+                distinct_counts,
+                group_keys: Vec::new(),
             },
         ),
         Source::Subquery(inner) => {
             if !matches!(inner.source, Source::Entity(_)) {
                 return Err(unsupported("nested subqueries"));
             }
-            let built = inner_sql(inner, entity, now, retention_days)?;
+            let built = inner_sql(inner, entity, now, retention_days, distinct_counts)?;
             inner_columns = inner
                 .select
                 .iter()
@@ -494,6 +531,9 @@ pub fn translate(
                     now,
                     retention_days,
                     unnest: None,
+                    // The outer level counts the inner query's rows.
+                    distinct_counts: false,
+                    group_keys: Vec::new(),
                 },
             )
         }
@@ -553,6 +593,8 @@ pub fn translate(
     let mut totals_columns = vec![None; query.select.len()];
     let mut totals_query = None;
     if query.wants_totals() && matches!(query.source, Source::Entity(_)) {
+        // Totals aggregate over all rows: no GROUP BY.
+        translator.group_keys.clear();
         let mut select = Vec::new();
         for (index, item) in query.select.iter().enumerate() {
             if index >= query.group_by.len() && contains_aggregate(&item.expr) {

@@ -24,7 +24,7 @@ fn issue_list_sort_date_with_totals() {
     assert_eq!(
         plan.query,
         "__topic__: sentry_error and (project_id: 1 or project_id: 2) and environment: production | \
-         SELECT \"group_id\" AS \"c_0\", (cast(max(__time__) AS bigint) * 1000) AS \"c_1\", count(DISTINCT \"group_id\") AS \"c_2\" \
+         SELECT \"group_id\" AS \"c_0\", (cast(max(__time__) AS bigint) * 1000) AS \"c_1\", CASE WHEN \"group_id\" IS NULL THEN 0 ELSE 1 END AS \"c_2\" \
          FROM log WHERE ((__time__ >= 1764547200) AND (__time__ < 1764590400) AND (\"project_id\" IN (1, 2)) AND (coalesce(\"type\", '') <> 'transaction') AND (\"environment\" IN ('production'))) \
          GROUP BY \"group_id\" HAVING ((cast(max(__time__) AS bigint) * 1000) <= 1764590400000) \
          ORDER BY (cast(max(__time__) AS bigint) * 1000) DESC NULLS LAST, \"group_id\" ASC NULLS LAST LIMIT 26"
@@ -35,6 +35,36 @@ fn issue_list_sort_date_with_totals() {
         "{totals}"
     );
     assert_eq!(plan.totals_columns, vec![None, Some(0), Some(1)]);
+    // The totals row has no GROUP BY: `uniq(group_id)` counts the groups.
+    assert!(totals.contains("count(DISTINCT \"group_id\")"), "{totals}");
+}
+
+#[test]
+fn distinct_counts_count_each_event_once() {
+    let validated = parse_and_validate(&format!(
+        "MATCH (events) SELECT count() AS `n`, countIf(equals(level, 'error')) AS `e`, uniq(user) AS `u` \
+         BY group_id {RANGE_WHERE}"
+    ), Checks::QUERY)
+    .expect("valid SnQL");
+    let plain = translate(&validated, NOW, 30).unwrap().query;
+    assert!(
+        plain.contains("count(*)") && plain.contains("count_if("),
+        "{plain}"
+    );
+    let exact = translate_with(&validated, NOW, 30, true).unwrap().query;
+    assert!(
+        exact.contains("count(DISTINCT \"event_id\") AS \"c_1\""),
+        "{exact}"
+    );
+    assert!(
+        exact.contains(
+            "count(DISTINCT CASE WHEN (coalesce(\"level\", '') = 'error') THEN \"event_id\" END)"
+        ) || exact
+            .contains("count(DISTINCT CASE WHEN (\"level\" = 'error') THEN \"event_id\" END)"),
+        "{exact}"
+    );
+    assert!(exact.contains("count(DISTINCT \"user\")"), "{exact}");
+    assert!(!exact.contains("count(*)"), "{exact}");
 }
 
 fn sql_of(snql: &str) -> String {
