@@ -299,6 +299,8 @@ pub fn arrow_column_names<'a>(
 
 /// Rows per Parquet row group of a segment.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Most rows per Parquet data page.
+const PAGE_ROWS: usize = 4096;
 
 /// Columns whose row groups carry a Parquet Bloom filter: the ids looked up
 /// one at a time (`event_id = x`), which no sort order clusters.
@@ -312,7 +314,10 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), String> {
         .map_err(|error| format!("creating {}: {error}", temporary.display()))?;
     let mut properties = WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        // Small pages: rows are sorted by project and group, so the page
+        // index narrows a group's rows to a few thousand per segment.
+        .set_data_page_row_count_limit(PAGE_ROWS);
     for name in BLOOM_COLUMNS {
         if batch.column_by_name(name).is_some() {
             let path = parquet::schema::types::ColumnPath::from(name);

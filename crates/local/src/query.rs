@@ -260,6 +260,21 @@ pub async fn execute(
         .iter()
         .map(|field| field.name().clone())
         .collect();
+    if std::env::var_os("SENTRY_SLS_EXPLAIN").is_some() {
+        let explained = frame
+            .clone()
+            .explain(false, true)
+            .map_err(query_error)?
+            .collect()
+            .await
+            .map_err(query_error)?;
+        eprintln!(
+            "EXPLAIN ANALYZE {}\n{}",
+            request.query,
+            arrow::util::pretty::pretty_format_batches(&explained)
+                .map_err(|e| invalid(e.to_string()))?
+        );
+    }
     let batches = frame.collect().await.map_err(query_error)?;
     let mut rows = Vec::new();
     for batch in &batches {

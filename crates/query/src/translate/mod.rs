@@ -291,6 +291,28 @@ fn clauses(translator: &mut Translator<'_>, query: &Query) -> Result<Clauses, Sn
         shapes.push(shape);
     }
     let condition = match &query.condition {
+        Some(condition) if translator.entity.is_some() => {
+            // Snuba's TypeConditionOptimizer: on the errors storage
+            // `type != 'transaction'` always holds (here: the topic is
+            // `sentry_error`), so it is dropped instead of read per row.
+            let conjuncts = condition.conjuncts();
+            let kept: Vec<&Expr> = conjuncts
+                .iter()
+                .copied()
+                .filter(|conjunct| !is_not_transaction(conjunct))
+                .collect();
+            if kept.len() == conjuncts.len() {
+                Some(translator.expr(condition)?.as_bool())
+            } else if kept.is_empty() {
+                None
+            } else {
+                let mut parts = Vec::new();
+                for conjunct in kept {
+                    parts.push(translator.expr(conjunct)?.as_bool());
+                }
+                Some(format!("({})", parts.join(" AND ")))
+            }
+        }
         Some(condition) => Some(translator.expr(condition)?.as_bool()),
         None => None,
     };
@@ -321,6 +343,16 @@ fn clauses(translator: &mut Translator<'_>, query: &Query) -> Result<Clauses, Sn
         having,
         order_by,
     })
+}
+
+/// `notEquals(type, 'transaction')` (or `type != 'transaction'`).
+fn is_not_transaction(expr: &Expr) -> bool {
+    matches!(
+        expr.as_function(),
+        Some(("notEquals", [column, value]))
+            if column.as_column() == Some("type")
+                && matches!(&value.kind, ExprKind::Literal(Literal::String(text)) if text == "transaction")
+    )
 }
 
 /// A selected expression: array and map columns selected as they are keep
