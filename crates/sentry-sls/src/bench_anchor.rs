@@ -646,6 +646,20 @@ fn compare(name: &str, ours: &[Vec<Value>], theirs: &[Vec<Value>]) -> (bool, Str
 
 // ------------------------------------------------------------------ run
 
+/// `/proc/loadavg` (1, 5, 15 min), to judge how busy the machine was.
+fn loadavg() -> Value {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            json!(text
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "))
+        })
+        .unwrap_or(Value::Null)
+}
+
 /// Runs the anchor comparison and returns the report.
 pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> {
     let parquet_path = anchor.join("errors.parquet");
@@ -750,6 +764,7 @@ pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> 
     let client = reqwest::Client::new();
     let url = format!("http://{address}/events/snql");
 
+    let load_before = loadavg();
     let mut results = Vec::new();
     let mut all_ok = true;
     for (name, text, columns) in queries() {
@@ -800,6 +815,7 @@ pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> 
             "ratio": clickhouse_ms.map(|ch| median_ms / ch), "check": check,
         }));
     }
+    let load_after = loadavg();
     let _ = stop.send(());
     let _ = server.await;
     store.shutdown();
@@ -837,6 +853,7 @@ pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> 
         "clickhouse": clickhouse_source,
         "clickhouse_versions": clickhouse.as_ref().map(|c| c["versions"].clone()),
         "all_answers_equal": all_ok,
+        "loadavg_before_after": [load_before, load_after],
         "table": table,
         "results": results,
     }))
