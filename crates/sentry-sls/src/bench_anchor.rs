@@ -725,7 +725,13 @@ pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> 
         std::fs::remove_dir_all(&directory)?;
     }
     std::fs::create_dir_all(&directory)?;
-    let store = LocalStore::open(&directory, LocalStoreConfig::default())
+    let mut store_config = LocalStoreConfig::default();
+    if let Some(rows) = args.flush_rows {
+        store_config.flush_rows = rows;
+        store_config.flush_bytes = usize::MAX / 2;
+        store_config.flush_interval = Duration::from_secs(24 * 3600);
+    }
+    let store = LocalStore::open(&directory, store_config)
         .map_err(|error| anyhow::anyhow!("opening the store: {error}"))?;
     let project = store
         .project_or_create("bench")
@@ -816,6 +822,10 @@ pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> 
         }));
     }
     let load_after = loadavg();
+    let segments = project
+        .logstore(LOGSTORE)
+        .map(|logstore| logstore.stats().2)
+        .ok();
     let _ = stop.send(());
     let _ = server.await;
     store.shutdown();
@@ -852,6 +862,8 @@ pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> 
         "runs": args.runs,
         "clickhouse": clickhouse_source,
         "clickhouse_versions": clickhouse.as_ref().map(|c| c["versions"].clone()),
+        "flush_rows": args.flush_rows,
+        "segments": segments,
         "all_answers_equal": all_ok,
         "loadavg_before_after": [load_before, load_after],
         "table": table,

@@ -53,6 +53,11 @@ pub struct QueryBenchArgs {
     /// `--work-dir`, deleted afterwards).
     #[arg(long)]
     pub(crate) store_dir: Option<PathBuf>,
+    /// With `--anchor`: flush the memtable at this many rows (and never by
+    /// WAL size or age during the import) instead of the store's defaults,
+    /// to measure fewer, larger segments (what compaction would leave).
+    #[arg(long)]
+    pub(crate) flush_rows: Option<usize>,
 }
 
 /// SplitMix64: a small deterministic generator, enough for synthetic data.
