@@ -870,3 +870,49 @@ pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> 
         "results": results,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_normalise_like_run_py() {
+        assert_eq!(norm(&json!("24796")), json!(24796));
+        assert_eq!(norm(&json!(7)), json!(7));
+        assert_eq!(
+            norm(&json!("2025-09-03T12:00:01+00:00")),
+            json!("2025-09-03 12:00:01")
+        );
+        assert_eq!(
+            norm(&json!("2025-09-03 12:00:01")),
+            json!("2025-09-03 12:00:01")
+        );
+        assert_eq!(norm(&json!("2025-09-03")), json!("2025-09-03 00:00:00"));
+        assert_eq!(norm(&json!("id:12")), json!("id:12"));
+        assert_eq!(
+            norm(&json!("6cec947f620a3e33ab4642d7ae271e4e")),
+            json!("6cec947f620a3e33ab4642d7ae271e4e")
+        );
+    }
+
+    #[test]
+    fn answers_compare_by_the_anchor_rules() {
+        let rows = |r: &[(&str, i64)]| -> Vec<Vec<Value>> {
+            r.iter()
+                .map(|(k, c)| vec![json!("level"), json!(k), json!(c)])
+                .collect()
+        };
+        // Q6: ties on the last count may pick different values.
+        let a = rows(&[("error", 9), ("warning", 3), ("info", 1)]);
+        let b = rows(&[("error", 9), ("warning", 3), ("debug", 1)]);
+        assert!(compare("Q6_tag_facets_hot_group", &a, &b).0);
+        let c = rows(&[("error", 9), ("info", 3), ("warning", 1)]);
+        assert!(!compare("Q6_tag_facets_hot_group", &a, &c).0);
+        // Q1: exact, order included; Q4: as sets.
+        assert!(!compare("Q1_issues_sort_date", &a, &b).0);
+        let mut reversed = a.clone();
+        reversed.reverse();
+        assert!(compare("Q4_seen_stats_25_groups", &a, &reversed).0);
+        assert!(!compare("Q1_issues_sort_date", &a, &reversed).0);
+    }
+}
