@@ -104,6 +104,8 @@ pub struct FrameMatch {
     negated: bool,
     glob: Glob,
     app_ref: Option<bool>,
+    /// `family:` flags, split once at parse time.
+    families: Vec<String>,
 }
 
 impl FrameMatch {
@@ -129,12 +131,18 @@ impl FrameMatch {
         } else {
             None
         };
+        let families = if key == MatchKey::Family {
+            pattern.split(',').map(str::to_string).collect()
+        } else {
+            Vec::new()
+        };
         FrameMatch {
             glob: Glob::new(&pattern, options),
             key,
             pattern,
             negated,
             app_ref,
+            families,
         }
     }
 
@@ -155,19 +163,18 @@ impl FrameMatch {
     fn positive(&self, frame: &MatchFrame, exc: Option<&ExceptionData>) -> bool {
         match self.key {
             MatchKey::Path | MatchKey::Package => {
-                let value = if self.key == MatchKey::Path {
-                    &frame.path
+                let (value, rooted) = if self.key == MatchKey::Path {
+                    (&frame.path, &frame.rooted_path)
                 } else {
-                    &frame.package
+                    (&frame.package, &frame.rooted_package)
                 };
                 let Some(value) = value else { return false };
-                self.glob.is_match(value)
-                    || (!value.starts_with('/') && self.glob.is_match(&format!("/{value}")))
+                self.glob.is_match(value) || rooted.as_ref().is_some_and(|r| self.glob.is_match(r))
             }
-            MatchKey::Family => {
-                let flags: Vec<&str> = self.pattern.split(',').collect();
-                flags.contains(&"all") || flags.contains(&frame.family)
-            }
+            MatchKey::Family => self
+                .families
+                .iter()
+                .any(|flag| flag == "all" || flag == frame.family),
             MatchKey::App => self.app_ref == Some(frame.in_app),
             MatchKey::Function => self.field_match(Some(&frame.function)),
             MatchKey::Module => self.field_match(frame.module.as_ref()),
@@ -401,6 +408,17 @@ pub struct MatchFrame {
     module: Option<String>,
     package: Option<String>,
     path: Option<String>,
+    /// `/` + `package` when it is not absolute (path matchers try both).
+    rooted_package: Option<String>,
+    /// `/` + `path` when it is not absolute.
+    rooted_path: Option<String>,
+}
+
+fn rooted(value: &Option<String>) -> Option<String> {
+    value
+        .as_ref()
+        .filter(|v| !v.starts_with('/'))
+        .map(|v| format!("/{v}"))
 }
 
 fn str_field<'a>(frame: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -434,6 +452,10 @@ impl MatchFrame {
             .and_then(Value::as_str)
             .map(str::to_string);
         let frame_platform = nonempty(frame, "platform").or(platform);
+        let package = str_field(frame, "package").map(str::to_lowercase);
+        let path = nonempty(frame, "abs_path")
+            .or_else(|| str_field(frame, "filename"))
+            .map(str::to_lowercase);
         MatchFrame {
             category,
             family: behavior_family(frame_platform),
@@ -445,10 +467,10 @@ impl MatchFrame {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             module: str_field(frame, "module").map(str::to_string),
-            package: str_field(frame, "package").map(str::to_lowercase),
-            path: nonempty(frame, "abs_path")
-                .or_else(|| str_field(frame, "filename"))
-                .map(str::to_lowercase),
+            rooted_package: rooted(&package),
+            rooted_path: rooted(&path),
+            package,
+            path,
         }
     }
 }

@@ -73,13 +73,12 @@ fn default_metadata(data: &Map<String, Value>) -> Map<String, Value> {
 }
 
 fn crash_location(data: &Map<String, Value>) -> Option<(Option<String>, Option<String>)> {
-    let event = Value::Object(data.clone());
     let filter = |f: &Map<String, Value>| match f.get("function") {
         None | Some(Value::Null) => false,
         Some(Value::String(s)) => s != "<redacted>" && s != "<unknown>",
         Some(_) => true,
     };
-    let frame = crash_frame(&event, &filter)?;
+    let frame = crash_frame(data, &filter)?;
     let platform = data.get("platform").and_then(Value::as_str);
     let file = str_at(frame.get("filename"))
         .or_else(|| str_at(frame.get("abs_path")))

@@ -242,10 +242,16 @@ pub fn chained_exception(values: &[Value], ctx: &Context<'_>) -> (Variants, Opti
         .iter()
         .map(|e| single_exception(e, ctx))
         .collect();
-    let keys: Vec<String> = components.iter().map(variants_key).collect();
+    // The structural keys only tell several exceptions apart: skip them for a single one.
+    let keys: Vec<String> = if components.len() > 1 {
+        components.iter().map(variants_key).collect()
+    } else {
+        vec![String::new(); components.len()]
+    };
     let (chosen, main_id) = filter_exception_groups(&exceptions, &keys);
     if chosen.len() == 1 {
-        return (components[chosen[0]].clone(), main_id);
+        let mut components = components;
+        return (components.swap_remove(chosen[0]), main_id);
     }
     let mut by_name: Vec<(String, Vec<Component>)> = Vec::new();
     for &i in &chosen {
