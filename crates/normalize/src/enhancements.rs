@@ -596,21 +596,50 @@ impl Enhancements {
     /// wraps them into a `stacktrace` component.
     pub fn assemble_stacktrace_component(
         &self,
-        mut components: Vec<Component>,
-        frames: &[Map<String, Value>],
+        components: Vec<Component>,
+        frames: &[&Map<String, Value>],
         platform: Option<&str>,
         exc: Option<&ExceptionData>,
     ) -> Component {
+        let matches = self.updater_matches(frames, platform, exc);
+        self.assemble_with_matches(components, frames, &matches)
+    }
+
+    /// Which updater rules match which frames: `(rule index, frame indexes)` for the rules
+    /// that match at least one frame. Depends only on the frames, so a stack trace's app and
+    /// system variants share one computation.
+    pub fn updater_matches(
+        &self,
+        frames: &[&Map<String, Value>],
+        platform: Option<&str>,
+        exc: Option<&ExceptionData>,
+    ) -> Vec<(usize, Vec<usize>)> {
         let match_frames: Vec<MatchFrame> = frames
             .iter()
             .map(|f| MatchFrame::new(f, platform))
             .collect();
+        self.updater_rules
+            .iter()
+            .enumerate()
+            .filter_map(|(index, rule)| {
+                let matched = rule.matching_frames(&match_frames, exc);
+                (!matched.is_empty()).then_some((index, matched))
+            })
+            .collect()
+    }
+
+    /// [`Enhancements::assemble_stacktrace_component`] with the matches already computed by
+    /// [`Enhancements::updater_matches`] for the same frames.
+    pub fn assemble_with_matches(
+        &self,
+        mut components: Vec<Component>,
+        frames: &[&Map<String, Value>],
+        matches: &[(usize, Vec<usize>)],
+    ) -> Component {
         let mut state = StacktraceState::default();
-        for rule in &self.updater_rules {
-            let matched = rule.matching_frames(&match_frames, exc);
-            if matched.is_empty() {
-                continue;
-            }
+        for (index, matched) in matches {
+            let rule = &self.updater_rules[*index];
+            let matched = matched.iter().copied();
             let rule_hint = format!("stack trace rule ({})", rule.description());
             for idx in matched {
                 for action in &rule.actions {

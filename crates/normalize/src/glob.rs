@@ -24,7 +24,69 @@ pub struct Glob {
     /// shape: most enhancement rules do (`django.*`, `*/node_modules/*`), and plain string
     /// search is an order of magnitude cheaper than the regex on the ingest hot path.
     pieces: Option<Vec<String>>,
+    /// `**/lit`, `lit/**` and `**/lit/**` with a literal middle: the path rules' shapes.
+    dir: Option<DirGlob>,
     options: GlobOptions,
+}
+
+/// A literal path wrapped in recursive stars, matched by string search.
+#[derive(Debug, Clone)]
+struct DirGlob {
+    /// `**/` before the literal: `(?:/?|.*/)`.
+    any_parent: bool,
+    /// `/**` after it: `/.*`.
+    any_child: bool,
+    literal: String,
+    /// `/` + literal (+ `/` when `any_child`).
+    slashed: String,
+    /// literal + `/`.
+    trailing: String,
+}
+
+impl DirGlob {
+    fn new(tokens: &[Token]) -> Option<DirGlob> {
+        let (any_parent, rest) = match tokens.split_first() {
+            Some((Token::RecursivePrefix, rest)) => (true, rest),
+            _ => (false, tokens),
+        };
+        let (any_child, middle) = match rest.split_last() {
+            Some((Token::RecursiveSuffix, middle)) => (true, middle),
+            _ => (false, rest),
+        };
+        if !(any_parent || any_child) || middle.is_empty() {
+            return None;
+        }
+        let literal = middle
+            .iter()
+            .map(|token| match token {
+                Token::Literal(c) => Some(*c),
+                _ => None,
+            })
+            .collect::<Option<String>>()?;
+        let slashed = if any_child {
+            format!("/{literal}/")
+        } else {
+            format!("/{literal}")
+        };
+        Some(DirGlob {
+            any_parent,
+            any_child,
+            trailing: format!("{literal}/"),
+            literal,
+            slashed,
+        })
+    }
+
+    fn is_match(&self, value: &str) -> bool {
+        match (self.any_parent, self.any_child) {
+            // ^(?:/?|.*/)lit/.*$
+            (true, true) => value.starts_with(&self.trailing) || value.contains(&self.slashed),
+            // ^(?:/?|.*/)lit$
+            (true, false) => value == self.literal || value.ends_with(&self.slashed),
+            // ^lit/.*$
+            _ => value.starts_with(&self.trailing),
+        }
+    }
 }
 
 /// The pattern as literal pieces separated by "matches anything" stars, if it is only
@@ -79,12 +141,17 @@ impl Glob {
         let pieces = tokens
             .as_deref()
             .and_then(|tokens| literal_pieces(tokens, options));
+        let dir = tokens
+            .as_deref()
+            .filter(|_| options.allow_newline)
+            .and_then(DirGlob::new);
         let regex = tokens
             .map(|tokens| to_regex(&tokens, options))
             .and_then(|re| Regex::new(&re).ok());
         Glob {
             regex,
             pieces,
+            dir,
             options,
         }
     }
@@ -95,16 +162,19 @@ impl Glob {
             return false;
         };
         if self.options.path_normalize && value.contains('\\') {
-            let value = value.replace('\\', "/");
-            match &self.pieces {
-                Some(pieces) => pieces_match(pieces, &value),
-                None => re.is_match(&value),
-            }
+            self.fast_or_regex(re, &value.replace('\\', "/"))
         } else {
-            match &self.pieces {
-                Some(pieces) => pieces_match(pieces, value),
-                None => re.is_match(value),
-            }
+            self.fast_or_regex(re, value)
+        }
+    }
+
+    fn fast_or_regex(&self, re: &Regex, value: &str) -> bool {
+        if let Some(pieces) = &self.pieces {
+            pieces_match(pieces, value)
+        } else if let Some(dir) = &self.dir {
+            dir.is_match(value)
+        } else {
+            re.is_match(value)
         }
     }
 }
@@ -389,6 +459,22 @@ mod tests {
             }
         }
         assert!(Glob::new("django.*", opts(false, false)).pieces.is_some());
+        let dir_patterns = [
+            "**/ab/**", "**/a/b", "ab/**", "/a/**", "**/a", "**/b/", "a/b/**",
+        ];
+        let dir_values = strings(&['a', 'b', '/'], 7);
+        for pattern in dir_patterns {
+            let glob = Glob::new(pattern, opts(true, true));
+            let dir = glob.dir.as_ref().expect(pattern);
+            let regex = glob.regex.as_ref().unwrap();
+            for value in &dir_values {
+                assert_eq!(
+                    dir.is_match(value),
+                    regex.is_match(value),
+                    "pattern {pattern:?} value {value:?}"
+                );
+            }
+        }
         assert!(Glob::new("**/foo", opts(true, true)).pieces.is_none());
     }
 

@@ -193,11 +193,11 @@ fn calculated_variants(
         let values = threads
             .get("values")
             .and_then(Value::as_array)
-            .cloned()
+            .map(Vec::as_slice)
             .unwrap_or_default();
         per_strategy.push((
             "threads",
-            finish_strategy(strategies::threads::threads(&values, ctx), true),
+            finish_strategy(strategies::threads::threads(values, ctx), true),
         ));
     }
     if let Some(st) = nonnull(data, "stacktrace").and_then(Value::as_object) {
