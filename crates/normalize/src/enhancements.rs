@@ -388,7 +388,7 @@ impl Rule {
 }
 
 /// The exception fields exception matchers look at.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Hash)]
 pub struct ExceptionData {
     /// `type`.
     pub ty: Option<String>,
@@ -399,7 +399,7 @@ pub struct ExceptionData {
 }
 
 /// The flattened view of a frame that matchers read (`create_match_frame`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Hash)]
 pub struct MatchFrame {
     category: Option<String>,
     family: &'static str,
@@ -519,6 +519,60 @@ pub struct Enhancements {
     modifier_rules: Vec<Rule>,
     updater_rules: Vec<Rule>,
     rules: Vec<Rule>,
+    /// Tells rule sets apart in the per-thread match caches.
+    id: u64,
+}
+
+/// What the modifier rules do to one stack trace, in order (replayed on a cache hit).
+#[derive(Debug)]
+enum Effect {
+    InApp(usize, bool),
+    Category(usize, String),
+}
+
+/// Entries per thread and cache before it starts over: stack traces repeat heavily in
+/// real traffic (an issue is the same stack), so a few thousand cover the hot ones.
+const MATCH_CACHE_ENTRIES: usize = 4096;
+
+/// 128 bits identifying a rule set and the exact inputs its matchers read (the match
+/// view of every frame and the exception fields): equal keys give equal matches.
+fn match_key(kind: u8, id: u64, frames: &[MatchFrame], exc: Option<&ExceptionData>) -> (u64, u64) {
+    use std::hash::{Hash, Hasher};
+    let hash = |salt: u8| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (salt, kind, id, frames, exc).hash(&mut hasher);
+        hasher.finish()
+    };
+    (hash(1), hash(2))
+}
+
+/// A small per-thread memo: looks `key` up, or computes, stores and returns the value.
+fn memo<V>(
+    cache: &'static std::thread::LocalKey<
+        std::cell::RefCell<std::collections::HashMap<(u64, u64), std::rc::Rc<V>>>,
+    >,
+    key: (u64, u64),
+    compute: impl FnOnce() -> V,
+) -> std::rc::Rc<V> {
+    if let Some(hit) = cache.with(|c| c.borrow().get(&key).cloned()) {
+        return hit;
+    }
+    let value = std::rc::Rc::new(compute());
+    cache.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= MATCH_CACHE_ENTRIES {
+            c.clear();
+        }
+        c.insert(key, value.clone());
+    });
+    value
+}
+
+type Cache<V> = std::cell::RefCell<std::collections::HashMap<(u64, u64), std::rc::Rc<V>>>;
+
+thread_local! {
+    static MODIFIER_CACHE: Cache<Vec<Effect>> = Cache::default();
+    static UPDATER_CACHE: Cache<Vec<(usize, Vec<usize>)>> = Cache::default();
 }
 
 impl Enhancements {
@@ -541,10 +595,12 @@ impl Enhancements {
             .iter()
             .filter_map(|r| r.subset(Action::is_updater))
             .collect();
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Enhancements {
             modifier_rules,
             updater_rules,
             rules,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -560,36 +616,58 @@ impl Enhancements {
         platform: Option<&str>,
         exc: Option<&ExceptionData>,
     ) {
-        let mut match_frames: Vec<MatchFrame> = frames
+        let match_frames: Vec<MatchFrame> = frames
             .iter()
             .map(|f| MatchFrame::new(f, platform))
             .collect();
+        let key = match_key(0, self.id, &match_frames, exc);
+        let effects = memo(&MODIFIER_CACHE, key, || {
+            self.modifier_effects(match_frames, exc)
+        });
+        for effect in effects.iter() {
+            match effect {
+                Effect::InApp(i, flag) => set_in_app(frames[*i], *flag),
+                Effect::Category(i, value) => {
+                    let data = frames[*i].entry("data").or_insert(Value::Null);
+                    if data.is_null() {
+                        *data = Value::Object(Map::new());
+                    }
+                    if let Some(d) = data.as_object_mut() {
+                        d.insert("category".into(), Value::String(value.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The modifier rules' effects on frames with these match views, in rule order.
+    fn modifier_effects(
+        &self,
+        mut match_frames: Vec<MatchFrame>,
+        exc: Option<&ExceptionData>,
+    ) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let len = match_frames.len();
         for rule in &self.modifier_rules {
             let matched = rule.matching_frames(&match_frames, exc);
             for idx in matched {
                 for action in &rule.actions {
                     match action {
                         Action::Flag { flag, .. } => {
-                            for i in action.slice(idx, frames.len()) {
-                                set_in_app(frames[i], *flag);
+                            for i in action.slice(idx, len) {
+                                effects.push(Effect::InApp(i, *flag));
                                 match_frames[i].in_app = *flag;
                             }
                         }
                         Action::Var { value, .. } => {
-                            let frame = &mut frames[idx];
-                            let data = frame.entry("data").or_insert(Value::Null);
-                            if data.is_null() {
-                                *data = Value::Object(Map::new());
-                            }
-                            if let Some(d) = data.as_object_mut() {
-                                d.insert("category".into(), Value::String(value.clone()));
-                            }
+                            effects.push(Effect::Category(idx, value.clone()));
                             match_frames[idx].category = Some(value.clone());
                         }
                     }
                 }
             }
         }
+        effects
     }
 
     /// `assemble_stacktrace_component`: applies updater rules to the frame components and
@@ -613,19 +691,22 @@ impl Enhancements {
         frames: &[&Map<String, Value>],
         platform: Option<&str>,
         exc: Option<&ExceptionData>,
-    ) -> Vec<(usize, Vec<usize>)> {
+    ) -> std::rc::Rc<Vec<(usize, Vec<usize>)>> {
         let match_frames: Vec<MatchFrame> = frames
             .iter()
             .map(|f| MatchFrame::new(f, platform))
             .collect();
-        self.updater_rules
-            .iter()
-            .enumerate()
-            .filter_map(|(index, rule)| {
-                let matched = rule.matching_frames(&match_frames, exc);
-                (!matched.is_empty()).then_some((index, matched))
-            })
-            .collect()
+        let key = match_key(1, self.id, &match_frames, exc);
+        memo(&UPDATER_CACHE, key, || {
+            self.updater_rules
+                .iter()
+                .enumerate()
+                .filter_map(|(index, rule)| {
+                    let matched = rule.matching_frames(&match_frames, exc);
+                    (!matched.is_empty()).then_some((index, matched))
+                })
+                .collect()
+        })
     }
 
     /// [`Enhancements::assemble_stacktrace_component`] with the matches already computed by
