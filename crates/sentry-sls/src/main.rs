@@ -207,11 +207,6 @@ fn key_policy(args: &ServeArgs) -> anyhow::Result<sentry_sls_server::ingest_api:
     Ok(sentry_sls_server::ingest_api::KeyPolicy::Strict(keys))
 }
 
-/// mimalloc instead of glibc malloc: ingest builds and drops many small JSON trees per
-/// event, and glibc's allocator was a fifth of its CPU time (`sentry-sls bench ingest`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
