@@ -81,18 +81,32 @@ fn timestamp_millis(value: Option<&Value>) -> Option<i64> {
     }
 }
 
-/// Sorts object keys recursively (Sentry's encoder writes sorted keys).
-fn sorted(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let ordered: BTreeMap<String, Value> = map
-                .into_iter()
-                .map(|(key, value)| (key, sorted(value)))
-                .collect();
-            Value::Object(ordered.into_iter().collect())
+/// Serializes a value with object keys in sorted order (Sentry's encoder writes sorted
+/// keys) without rebuilding the tree: each map only sorts references to its entries.
+struct Sorted<'a>(&'a Value);
+
+impl serde::Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut out = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    out.serialize_entry(key, &Sorted(value))?;
+                }
+                out.end()
+            }
+            Value::Array(items) => {
+                let mut out = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    out.serialize_element(&Sorted(item))?;
+                }
+                out.end()
+            }
+            other => other.serialize(serializer),
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
     }
 }
 
@@ -179,7 +193,10 @@ fn event_record(
 
 /// Sentry's nodestore encoding: compact, sorted keys, ASCII only (`\uXXXX`).
 fn sentry_json(value: Value) -> Vec<u8> {
-    let compact = serde_json::to_string(&sorted(value)).expect("JSON values serialize");
+    let compact = serde_json::to_string(&Sorted(&value)).expect("JSON values serialize");
+    if compact.is_ascii() {
+        return compact.into_bytes();
+    }
     let mut out = String::with_capacity(compact.len());
     for character in compact.chars() {
         if character.is_ascii() {

@@ -168,8 +168,26 @@ impl Component {
 
     /// The md5 of the contributing leaves, or `None` when the component does not contribute.
     pub fn hash(&self) -> Option<String> {
-        self.contributes()
-            .then(|| hash_from_values(self.iter_values()))
+        if !self.contributes() {
+            return None;
+        }
+        let mut h = Md5::new();
+        self.hash_values(&mut h);
+        Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Feeds the contributing leaves to `h` in tree order (`iter_values` without the copies).
+    fn hash_values(&self, h: &mut Md5) {
+        if !self.contributes() {
+            return;
+        }
+        for v in &self.values {
+            match v {
+                Node::Component(c) => c.hash_values(h),
+                Node::Leaf(Value::String(s)) => h.update(s.as_bytes()),
+                Node::Leaf(l) => h.update(leaf_text(l).as_bytes()),
+            }
+        }
     }
 
     /// The human name of major components (`KNOWN_MAJOR_COMPONENT_NAMES`).

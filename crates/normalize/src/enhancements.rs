@@ -104,6 +104,8 @@ pub struct FrameMatch {
     negated: bool,
     glob: Glob,
     app_ref: Option<bool>,
+    /// `family:` flags, split once at parse time.
+    families: Vec<String>,
 }
 
 impl FrameMatch {
@@ -129,12 +131,18 @@ impl FrameMatch {
         } else {
             None
         };
+        let families = if key == MatchKey::Family {
+            pattern.split(',').map(str::to_string).collect()
+        } else {
+            Vec::new()
+        };
         FrameMatch {
             glob: Glob::new(&pattern, options),
             key,
             pattern,
             negated,
             app_ref,
+            families,
         }
     }
 
@@ -155,19 +163,18 @@ impl FrameMatch {
     fn positive(&self, frame: &MatchFrame, exc: Option<&ExceptionData>) -> bool {
         match self.key {
             MatchKey::Path | MatchKey::Package => {
-                let value = if self.key == MatchKey::Path {
-                    &frame.path
+                let (value, rooted) = if self.key == MatchKey::Path {
+                    (&frame.path, &frame.rooted_path)
                 } else {
-                    &frame.package
+                    (&frame.package, &frame.rooted_package)
                 };
                 let Some(value) = value else { return false };
-                self.glob.is_match(value)
-                    || (!value.starts_with('/') && self.glob.is_match(&format!("/{value}")))
+                self.glob.is_match(value) || rooted.as_ref().is_some_and(|r| self.glob.is_match(r))
             }
-            MatchKey::Family => {
-                let flags: Vec<&str> = self.pattern.split(',').collect();
-                flags.contains(&"all") || flags.contains(&frame.family)
-            }
+            MatchKey::Family => self
+                .families
+                .iter()
+                .any(|flag| flag == "all" || flag == frame.family),
             MatchKey::App => self.app_ref == Some(frame.in_app),
             MatchKey::Function => self.field_match(Some(&frame.function)),
             MatchKey::Module => self.field_match(frame.module.as_ref()),
@@ -381,7 +388,7 @@ impl Rule {
 }
 
 /// The exception fields exception matchers look at.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Hash)]
 pub struct ExceptionData {
     /// `type`.
     pub ty: Option<String>,
@@ -392,7 +399,7 @@ pub struct ExceptionData {
 }
 
 /// The flattened view of a frame that matchers read (`create_match_frame`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Hash)]
 pub struct MatchFrame {
     category: Option<String>,
     family: &'static str,
@@ -401,6 +408,17 @@ pub struct MatchFrame {
     module: Option<String>,
     package: Option<String>,
     path: Option<String>,
+    /// `/` + `package` when it is not absolute (path matchers try both).
+    rooted_package: Option<String>,
+    /// `/` + `path` when it is not absolute.
+    rooted_path: Option<String>,
+}
+
+fn rooted(value: &Option<String>) -> Option<String> {
+    value
+        .as_ref()
+        .filter(|v| !v.starts_with('/'))
+        .map(|v| format!("/{v}"))
 }
 
 fn str_field<'a>(frame: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -434,6 +452,10 @@ impl MatchFrame {
             .and_then(Value::as_str)
             .map(str::to_string);
         let frame_platform = nonempty(frame, "platform").or(platform);
+        let package = str_field(frame, "package").map(str::to_lowercase);
+        let path = nonempty(frame, "abs_path")
+            .or_else(|| str_field(frame, "filename"))
+            .map(str::to_lowercase);
         MatchFrame {
             category,
             family: behavior_family(frame_platform),
@@ -445,10 +467,10 @@ impl MatchFrame {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             module: str_field(frame, "module").map(str::to_string),
-            package: str_field(frame, "package").map(str::to_lowercase),
-            path: nonempty(frame, "abs_path")
-                .or_else(|| str_field(frame, "filename"))
-                .map(str::to_lowercase),
+            rooted_package: rooted(&package),
+            rooted_path: rooted(&path),
+            package,
+            path,
         }
     }
 }
@@ -497,6 +519,60 @@ pub struct Enhancements {
     modifier_rules: Vec<Rule>,
     updater_rules: Vec<Rule>,
     rules: Vec<Rule>,
+    /// Tells rule sets apart in the per-thread match caches.
+    id: u64,
+}
+
+/// What the modifier rules do to one stack trace, in order (replayed on a cache hit).
+#[derive(Debug)]
+enum Effect {
+    InApp(usize, bool),
+    Category(usize, String),
+}
+
+/// Entries per thread and cache before it starts over: stack traces repeat heavily in
+/// real traffic (an issue is the same stack), so a few thousand cover the hot ones.
+const MATCH_CACHE_ENTRIES: usize = 4096;
+
+/// 128 bits identifying a rule set and the exact inputs its matchers read (the match
+/// view of every frame and the exception fields): equal keys give equal matches.
+fn match_key(kind: u8, id: u64, frames: &[MatchFrame], exc: Option<&ExceptionData>) -> (u64, u64) {
+    use std::hash::{Hash, Hasher};
+    let hash = |salt: u8| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (salt, kind, id, frames, exc).hash(&mut hasher);
+        hasher.finish()
+    };
+    (hash(1), hash(2))
+}
+
+/// A small per-thread memo: looks `key` up, or computes, stores and returns the value.
+fn memo<V>(
+    cache: &'static std::thread::LocalKey<
+        std::cell::RefCell<std::collections::HashMap<(u64, u64), std::rc::Rc<V>>>,
+    >,
+    key: (u64, u64),
+    compute: impl FnOnce() -> V,
+) -> std::rc::Rc<V> {
+    if let Some(hit) = cache.with(|c| c.borrow().get(&key).cloned()) {
+        return hit;
+    }
+    let value = std::rc::Rc::new(compute());
+    cache.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= MATCH_CACHE_ENTRIES {
+            c.clear();
+        }
+        c.insert(key, value.clone());
+    });
+    value
+}
+
+type Cache<V> = std::cell::RefCell<std::collections::HashMap<(u64, u64), std::rc::Rc<V>>>;
+
+thread_local! {
+    static MODIFIER_CACHE: Cache<Vec<Effect>> = Cache::default();
+    static UPDATER_CACHE: Cache<Vec<(usize, Vec<usize>)>> = Cache::default();
 }
 
 impl Enhancements {
@@ -519,10 +595,12 @@ impl Enhancements {
             .iter()
             .filter_map(|r| r.subset(Action::is_updater))
             .collect();
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Enhancements {
             modifier_rules,
             updater_rules,
             rules,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -538,57 +616,111 @@ impl Enhancements {
         platform: Option<&str>,
         exc: Option<&ExceptionData>,
     ) {
-        let mut match_frames: Vec<MatchFrame> = frames
+        let match_frames: Vec<MatchFrame> = frames
             .iter()
             .map(|f| MatchFrame::new(f, platform))
             .collect();
-        for rule in &self.modifier_rules {
-            let matched = rule.matching_frames(&match_frames, exc);
-            for idx in matched {
-                for action in &rule.actions {
-                    match action {
-                        Action::Flag { flag, .. } => {
-                            for i in action.slice(idx, frames.len()) {
-                                set_in_app(frames[i], *flag);
-                                match_frames[i].in_app = *flag;
-                            }
-                        }
-                        Action::Var { value, .. } => {
-                            let frame = &mut frames[idx];
-                            let data = frame.entry("data").or_insert(Value::Null);
-                            if data.is_null() {
-                                *data = Value::Object(Map::new());
-                            }
-                            if let Some(d) = data.as_object_mut() {
-                                d.insert("category".into(), Value::String(value.clone()));
-                            }
-                            match_frames[idx].category = Some(value.clone());
-                        }
+        let key = match_key(0, self.id, &match_frames, exc);
+        let effects = memo(&MODIFIER_CACHE, key, || {
+            self.modifier_effects(match_frames, exc)
+        });
+        for effect in effects.iter() {
+            match effect {
+                Effect::InApp(i, flag) => set_in_app(frames[*i], *flag),
+                Effect::Category(i, value) => {
+                    let data = frames[*i].entry("data").or_insert(Value::Null);
+                    if data.is_null() {
+                        *data = Value::Object(Map::new());
+                    }
+                    if let Some(d) = data.as_object_mut() {
+                        d.insert("category".into(), Value::String(value.clone()));
                     }
                 }
             }
         }
     }
 
+    /// The modifier rules' effects on frames with these match views, in rule order.
+    fn modifier_effects(
+        &self,
+        mut match_frames: Vec<MatchFrame>,
+        exc: Option<&ExceptionData>,
+    ) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let len = match_frames.len();
+        for rule in &self.modifier_rules {
+            let matched = rule.matching_frames(&match_frames, exc);
+            for idx in matched {
+                for action in &rule.actions {
+                    match action {
+                        Action::Flag { flag, .. } => {
+                            for i in action.slice(idx, len) {
+                                effects.push(Effect::InApp(i, *flag));
+                                match_frames[i].in_app = *flag;
+                            }
+                        }
+                        Action::Var { value, .. } => {
+                            effects.push(Effect::Category(idx, value.clone()));
+                            match_frames[idx].category = Some(value.clone());
+                        }
+                    }
+                }
+            }
+        }
+        effects
+    }
+
     /// `assemble_stacktrace_component`: applies updater rules to the frame components and
     /// wraps them into a `stacktrace` component.
     pub fn assemble_stacktrace_component(
         &self,
-        mut components: Vec<Component>,
-        frames: &[Map<String, Value>],
+        components: Vec<Component>,
+        frames: &[&Map<String, Value>],
         platform: Option<&str>,
         exc: Option<&ExceptionData>,
     ) -> Component {
+        let matches = self.updater_matches(frames, platform, exc);
+        self.assemble_with_matches(components, frames, &matches)
+    }
+
+    /// Which updater rules match which frames: `(rule index, frame indexes)` for the rules
+    /// that match at least one frame. Depends only on the frames, so a stack trace's app and
+    /// system variants share one computation.
+    pub fn updater_matches(
+        &self,
+        frames: &[&Map<String, Value>],
+        platform: Option<&str>,
+        exc: Option<&ExceptionData>,
+    ) -> std::rc::Rc<Vec<(usize, Vec<usize>)>> {
         let match_frames: Vec<MatchFrame> = frames
             .iter()
             .map(|f| MatchFrame::new(f, platform))
             .collect();
+        let key = match_key(1, self.id, &match_frames, exc);
+        memo(&UPDATER_CACHE, key, || {
+            self.updater_rules
+                .iter()
+                .enumerate()
+                .filter_map(|(index, rule)| {
+                    let matched = rule.matching_frames(&match_frames, exc);
+                    (!matched.is_empty()).then_some((index, matched))
+                })
+                .collect()
+        })
+    }
+
+    /// [`Enhancements::assemble_stacktrace_component`] with the matches already computed by
+    /// [`Enhancements::updater_matches`] for the same frames.
+    pub fn assemble_with_matches(
+        &self,
+        mut components: Vec<Component>,
+        frames: &[&Map<String, Value>],
+        matches: &[(usize, Vec<usize>)],
+    ) -> Component {
         let mut state = StacktraceState::default();
-        for rule in &self.updater_rules {
-            let matched = rule.matching_frames(&match_frames, exc);
-            if matched.is_empty() {
-                continue;
-            }
+        for (index, matched) in matches {
+            let rule = &self.updater_rules[*index];
+            let matched = matched.iter().copied();
             let rule_hint = format!("stack trace rule ({})", rule.description());
             for idx in matched {
                 for action in &rule.actions {

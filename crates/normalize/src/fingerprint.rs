@@ -22,7 +22,7 @@ pub fn is_default(value: &str) -> bool {
     parse_var(value) == Some("default")
 }
 
-fn path<'a>(data: &'a Value, keys: &[&str]) -> Option<&'a Value> {
+fn value_path<'a>(data: &'a Value, keys: &[&str]) -> Option<&'a Value> {
     let mut cur = data;
     for k in keys {
         cur = match (k.parse::<i64>(), cur) {
@@ -35,6 +35,12 @@ fn path<'a>(data: &'a Value, keys: &[&str]) -> Option<&'a Value> {
         };
     }
     (!cur.is_null()).then_some(cur)
+}
+
+/// [`value_path`] from the event's top-level map (no copy of the event into a `Value`).
+fn path<'a>(data: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
+    let (first, rest) = keys.split_first()?;
+    value_path(data.get(*first)?, rest)
 }
 
 fn truthy_str(v: Option<&Value>) -> Option<String> {
@@ -51,7 +57,7 @@ fn truthy_str(v: Option<&Value>) -> Option<String> {
 /// `get_crash_frame_from_event_data`: the last in-app frame passing `filter` of the top
 /// stack trace, else the last frame passing it.
 pub fn crash_frame<'a>(
-    data: &'a Value,
+    data: &'a Map<String, Value>,
     filter: &dyn Fn(&Map<String, Value>) -> bool,
 ) -> Option<&'a Map<String, Value>> {
     let nonempty = |v: Option<&'a Value>| v.and_then(Value::as_array).filter(|a| !a.is_empty());
@@ -63,7 +69,7 @@ pub fn crash_frame<'a>(
     .or_else(|| {
         let threads = path(data, &["threads", "values"])?.as_array()?;
         if threads.len() == 1 {
-            path(&threads[0], &["stacktrace", "frames"])?.as_array()
+            value_path(&threads[0], &["stacktrace", "frames"])?.as_array()
         } else {
             None
         }
@@ -88,7 +94,7 @@ pub fn crash_frame<'a>(
 }
 
 /// `get_fingerprint_value`: `None` for unknown variables (they stay literal).
-pub fn variable_value(var: &str, data: &Value) -> Option<String> {
+pub fn variable_value(var: &str, data: &Map<String, Value>) -> Option<String> {
     let any = |_: &Map<String, Value>| true;
     let frame_str = |key: &str| -> Option<String> {
         crash_frame(data, &any).and_then(|f| truthy_str(f.get(key)))
@@ -144,7 +150,7 @@ pub fn variable_value(var: &str, data: &Value) -> Option<String> {
 }
 
 /// `resolve_fingerprint_values`: replaces known variables by their values.
-pub fn resolve(values: &[String], data: &Value) -> Vec<String> {
+pub fn resolve(values: &[String], data: &Map<String, Value>) -> Vec<String> {
     values
         .iter()
         .map(|v| match parse_var(v) {
@@ -177,7 +183,7 @@ mod tests {
                     "{{ nope }}".into(),
                     "{{ transaction }}".into()
                 ],
-                &data
+                data.as_object().unwrap()
             ),
             vec![
                 "E",

@@ -73,13 +73,12 @@ fn default_metadata(data: &Map<String, Value>) -> Map<String, Value> {
 }
 
 fn crash_location(data: &Map<String, Value>) -> Option<(Option<String>, Option<String>)> {
-    let event = Value::Object(data.clone());
     let filter = |f: &Map<String, Value>| match f.get("function") {
         None | Some(Value::Null) => false,
         Some(Value::String(s)) => s != "<redacted>" && s != "<unknown>",
         Some(_) => true,
     };
-    let frame = crash_frame(&event, &filter)?;
+    let frame = crash_frame(data, &filter)?;
     let platform = data.get("platform").and_then(Value::as_str);
     let file = str_at(frame.get("filename"))
         .or_else(|| str_at(frame.get("abs_path")))
@@ -213,19 +212,18 @@ fn stacktrace_culprit(frames: &[Value], platform: Option<&str>) -> Option<String
 /// `generate_culprit`.
 fn generate_culprit(data: &Map<String, Value>) -> String {
     let platform = data.get("platform").and_then(Value::as_str);
-    let frames_of = |st: Option<&Value>| -> Option<Vec<Value>> {
+    fn frames_of(st: Option<&Value>) -> Option<&Vec<Value>> {
         st.and_then(|s| s.get("frames"))
             .and_then(Value::as_array)
             .filter(|f| !f.is_empty())
-            .cloned()
-    };
+    }
     let exceptions: Vec<&Value> = data
         .get("exception")
         .and_then(|e| e.get("values"))
         .and_then(Value::as_array)
         .map(|v| v.iter().filter(|x| !x.is_null()).collect())
         .unwrap_or_default();
-    let stacktraces: Vec<Vec<Value>> = if !exceptions.is_empty() {
+    let stacktraces: Vec<&Vec<Value>> = if !exceptions.is_empty() {
         if let Some(last) = exceptions.last() {
             if last
                 .get("mechanism")

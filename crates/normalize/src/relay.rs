@@ -111,7 +111,7 @@ fn drop_empty(m: &mut Map<String, Value>) {
     });
 }
 
-fn event_id(raw: Option<&Value>, seed: &[u8]) -> String {
+fn event_id(raw: Option<&Value>, seed: impl FnOnce() -> String) -> String {
     if let Some(s) = raw.and_then(Value::as_str) {
         let hex: String = s
             .chars()
@@ -123,7 +123,7 @@ fn event_id(raw: Option<&Value>, seed: &[u8]) -> String {
         }
     }
     // No usable id: derive a stable one from the payload (Relay would use a random UUID).
-    Md5::digest(seed)
+    Md5::digest(seed().as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -674,7 +674,9 @@ fn normalize_breadcrumbs(event: &mut Map<String, Value>) {
     let values: Vec<Value> = list
         .into_iter()
         .filter_map(|b| {
-            let mut o = b.as_object()?.clone();
+            let Value::Object(mut o) = b else {
+                return None;
+            };
             o.entry("type").or_insert(json!("default"));
             o.entry("level").or_insert(json!("info"));
             if let Some(ts) = o.get("timestamp").and_then(parse_timestamp) {
@@ -804,8 +806,10 @@ pub fn normalize(
     let Value::Object(mut event) = raw else {
         return Err(crate::NormalizeError::NotAnObject);
     };
-    let seed = format!("{}:{}", options.received, Value::Object(event.clone()));
-    let id = event_id(event.get("event_id"), seed.as_bytes());
+    let id = event_id(event.get("event_id"), || {
+        let payload = serde_json::to_string(&event).unwrap_or_default();
+        format!("{}:{payload}", options.received)
+    });
     event.insert("event_id".into(), Value::String(id));
 
     let is_transaction = event.get("type").and_then(Value::as_str) == Some("transaction");

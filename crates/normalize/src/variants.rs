@@ -193,11 +193,11 @@ fn calculated_variants(
         let values = threads
             .get("values")
             .and_then(Value::as_array)
-            .cloned()
+            .map(Vec::as_slice)
             .unwrap_or_default();
         per_strategy.push((
             "threads",
-            finish_strategy(strategies::threads::threads(&values, ctx), true),
+            finish_strategy(strategies::threads::threads(values, ctx), true),
         ));
     }
     if let Some(st) = nonnull(data, "stacktrace").and_then(Value::as_object) {
@@ -225,18 +225,17 @@ fn calculated_variants(
     let mut winning: Option<&str> = None;
     let mut precedence_hint: Option<String> = None;
     let mut per_variant: Vec<(String, Vec<Component>)> = Vec::new();
-    for (name, variants) in &per_strategy {
-        for (variant, component) in variants {
-            let mut component = component.clone();
+    for (name, variants) in per_strategy {
+        let mut contributing: Vec<String> = variants
+            .iter()
+            .filter(|(_, c)| c.contributes())
+            .map(|(k, _)| k.clone())
+            .collect();
+        contributing.sort();
+        for (variant, mut component) in variants {
             if winning.is_none() {
                 if component.contributes() {
                     winning = Some(name);
-                    let mut contributing: Vec<&str> = variants
-                        .iter()
-                        .filter(|(_, c)| c.contributes())
-                        .map(|(k, _)| k.as_str())
-                        .collect();
-                    contributing.sort();
                     let subject = if variant != "default" {
                         format!("{name} of {}", contributing.join("/"))
                     } else {
@@ -248,9 +247,9 @@ fn calculated_variants(
             } else if component.contributes() && winning != Some(name) {
                 component.set_contributes(false, precedence_hint.clone());
             }
-            match per_variant.iter_mut().find(|(k, _)| k == variant) {
+            match per_variant.iter_mut().find(|(k, _)| *k == variant) {
                 Some((_, list)) => list.push(component),
-                None => per_variant.push((variant.clone(), vec![component])),
+                None => per_variant.push((variant, vec![component])),
             }
         }
     }
@@ -331,7 +330,6 @@ pub fn group(data: &Map<String, Value>, enhancements: &Enhancements) -> Grouping
         let defaults = fp.iter().filter(|v| fingerprint::is_default(v)).count();
         let (components, main) = calculated_variants(data, &ctx);
         main_exception_id = main;
-        let data_value = Value::Object(data.clone());
         if defaults == 0 {
             for (key, mut c) in components {
                 c.set_contributes(false, Some("custom fingerprint takes precedence".into()));
@@ -339,7 +337,7 @@ pub fn group(data: &Map<String, Value>, enhancements: &Enhancements) -> Grouping
             }
             variants.push((
                 "custom-fingerprint".into(),
-                Variant::CustomFingerprint(fingerprint::resolve(&fp, &data_value)),
+                Variant::CustomFingerprint(fingerprint::resolve(&fp, data)),
             ));
         } else if defaults == 1 && fp.len() == 1 {
             variants.extend(
@@ -348,7 +346,7 @@ pub fn group(data: &Map<String, Value>, enhancements: &Enhancements) -> Grouping
                     .map(|(k, c)| (k, Variant::Component(c))),
             );
         } else {
-            let values = fingerprint::resolve(&fp, &data_value);
+            let values = fingerprint::resolve(&fp, data);
             for (key, c) in components {
                 variants.push((
                     key,

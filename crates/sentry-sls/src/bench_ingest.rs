@@ -9,7 +9,9 @@
 //!   measured throughput; a request's latency counts from the moment it was
 //!   due, so a stalled server cannot hide its backlog (no coordinated omission);
 //! - the server's peak RSS (`VmHWM`), and how long after the last answer the
-//!   spool had shipped every event into the store.
+//!   spool had shipped every event into the store;
+//! - the server's CPU time per event over the run (steadier than events/s on a
+//!   shared machine; the cores divided by it bound the throughput).
 //!
 //! Events are 3–8 KB (exception with frames, breadcrumbs, request, contexts)
 //! across three platforms and `--groups` issues with a skewed frequency.
@@ -49,6 +51,10 @@ pub struct IngestBenchArgs {
     /// Distinct issues the events fall into (skewed: a few are frequent).
     #[arg(long, default_value_t = 5_000)]
     groups: u64,
+    /// The `sentry-sls` binary to run as the server (default: this one). Give two, comma
+    /// separated, to compare builds side by side: their runs alternate, one report each.
+    #[arg(long, value_delimiter = ',')]
+    server_binary: Vec<PathBuf>,
 }
 
 /// A small deterministic generator (splitmix64): the same events every run.
@@ -230,9 +236,9 @@ struct Server {
 }
 
 impl Server {
-    async fn start(data_dir: &Path) -> anyhow::Result<Server> {
+    async fn start(binary: &Path, data_dir: &Path) -> anyhow::Result<Server> {
         let (ingest_port, snuba_port) = (free_port()?, free_port()?);
-        let child = Command::new(std::env::current_exe()?)
+        let child = Command::new(binary)
             .args(["serve", "--data-dir"])
             .arg(data_dir)
             .args(["--ingest-listen", &format!("127.0.0.1:{ingest_port}")])
@@ -269,6 +275,17 @@ impl Server {
         let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
         let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib / 1024.0)
+    }
+
+    /// CPU seconds the server has used so far, all threads (Linux `/proc/PID/stat`
+    /// utime + stime, in the kernel's 100 Hz clock ticks).
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the parenthesised command name, which may itself contain spaces.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |index: usize| fields.get(index)?.parse::<f64>().ok();
+        Some((ticks(11)? + ticks(12)?) / 100.0)
     }
 
     async fn shipped(&self, client: &reqwest::Client) -> f64 {
@@ -326,17 +343,19 @@ fn percentile(sorted: &[f64], fraction: f64) -> f64 {
 
 async fn run_once(
     args: &IngestBenchArgs,
+    binary: &Path,
     run: usize,
     payloads: Arc<Vec<(u64, Vec<u8>)>>,
 ) -> anyhow::Result<Value> {
     let data_dir = args.work_dir.join(format!("run-{run}"));
     let _ = std::fs::remove_dir_all(&data_dir);
-    let server = Server::start(&data_dir).await?;
+    let server = Server::start(binary, &data_dir).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency.max(64))
         .timeout(Duration::from_secs(30))
         .build()?;
     let base = server.ingest.clone();
+    let cpu_at_start = server.cpu_seconds();
 
     // Throughput: closed loop.
     let next = Arc::new(AtomicUsize::new(0));
@@ -414,6 +433,12 @@ async fn run_once(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let peak_rss = server.peak_rss_mib();
+    // CPU per event over the whole run (requests, spool, shipping into the store): on a
+    // shared machine this is steadier than events/s, and cores / it bounds events/s.
+    let cpu_ms_per_event = match (cpu_at_start, server.cpu_seconds()) {
+        (Some(start), Some(end)) if accepted > 0.0 => Some((end - start) * 1000.0 / accepted),
+        _ => None,
+    };
     server.stop();
     let _ = std::fs::remove_dir_all(&data_dir);
     let report = json!({
@@ -427,6 +452,7 @@ async fn run_once(
         "latency_failures": latency_failures,
         "peak_rss_mib": peak_rss,
         "store_caught_up_after_s": drained,
+        "server_cpu_ms_per_event": cpu_ms_per_event,
     });
     eprintln!("run {run}: {report}");
     Ok(report)
@@ -448,15 +474,43 @@ pub async fn ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
         generated.elapsed().as_secs_f64(),
         raw_sizes.iter().sum::<usize>() / raw_sizes.len().max(1)
     );
-    let mut runs = Vec::new();
-    for run in 0..args.runs.max(1) {
-        runs.push(run_once(&args, run, Arc::clone(&payloads)).await?);
-    }
-    let field = |name: &str| -> f64 {
-        let mut values: Vec<f64> = runs.iter().filter_map(|run| run[name].as_f64()).collect();
-        median(&mut values)
+    let binaries = if args.server_binary.is_empty() {
+        vec![std::env::current_exe()?]
+    } else {
+        args.server_binary.clone()
     };
-    let report = json!({
+    let mut runs: Vec<Vec<Value>> = vec![Vec::new(); binaries.len()];
+    for run in 0..args.runs.max(1) {
+        // Alternate the binaries run by run, so machine noise hits them alike.
+        for (binary, reports) in binaries.iter().zip(&mut runs) {
+            eprintln!("run {run}: {}", binary.display());
+            reports.push(run_once(&args, binary, run, Arc::clone(&payloads)).await?);
+        }
+    }
+    let summary = |runs: &[Value], binary: &Path| {
+        let field = |name: &str| -> f64 {
+            let mut values: Vec<f64> = runs.iter().filter_map(|run| run[name].as_f64()).collect();
+            median(&mut values)
+        };
+        json!({
+            "server_binary": binary.display().to_string(),
+            "median": {
+                "events_per_second": field("events_per_second"),
+                "latency_p50_ms": field("latency_p50_ms"),
+                "latency_p99_ms": field("latency_p99_ms"),
+                "peak_rss_mib": field("peak_rss_mib"),
+                "store_caught_up_after_s": field("store_caught_up_after_s"),
+                "server_cpu_ms_per_event": field("server_cpu_ms_per_event"),
+            },
+            "runs": runs,
+        })
+    };
+    let mut reports: Vec<Value> = binaries
+        .iter()
+        .zip(&runs)
+        .map(|(binary, runs)| summary(runs, binary))
+        .collect();
+    let mut report = json!({
         "bench": "ingest",
         "cpus": std::thread::available_parallelism().map_or(0, usize::from),
         "settings": {
@@ -465,16 +519,16 @@ pub async fn ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
             "mean_gzip_bytes": raw_sizes.iter().sum::<usize>() / raw_sizes.len().max(1),
             "fsync": true, "store": "embedded",
         },
-        "median": {
-            "events_per_second": field("events_per_second"),
-            "latency_p50_ms": field("latency_p50_ms"),
-            "latency_p99_ms": field("latency_p99_ms"),
-            "peak_rss_mib": field("peak_rss_mib"),
-            "store_caught_up_after_s": field("store_caught_up_after_s"),
-        },
         "goal": {"events_per_second": 20_000, "latency_p99_ms": 50, "peak_rss_mib": 300},
-        "runs": runs,
     });
+    if reports.len() == 1 {
+        // One binary: its summary at the top level, as before.
+        if let (Some(out), Value::Object(one)) = (report.as_object_mut(), reports.remove(0)) {
+            out.extend(one);
+        }
+    } else {
+        report["compared"] = Value::Array(reports);
+    }
     let text = serde_json::to_string_pretty(&report)?;
     if args.out == "-" {
         println!("{text}");

@@ -81,6 +81,9 @@ struct IngestState {
     metrics: Option<PrometheusHandle>,
     in_flight: AtomicUsize,
     seen: SeenSet,
+    /// One permit per core for the CPU-bound part of a request (decode, parse, normalise):
+    /// more would only make threads take turns, and a few busy threads keep their caches.
+    cpu: tokio::sync::Semaphore,
 }
 
 /// Counts a request as in flight until dropped.
@@ -111,6 +114,9 @@ pub fn router(spool: Spool, config: IngestConfig, metrics: Option<PrometheusHand
         metrics,
         in_flight: AtomicUsize::new(0),
         seen: SeenSet::new(config_seen_capacity, Duration::from_secs(3600)),
+        cpu: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, usize::from),
+        ),
     });
     let mut router = Router::new()
         .route(
@@ -351,6 +357,9 @@ async fn accept(
             "1",
         );
     }
+    let Ok(cpu) = state.cpu.acquire().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    };
     let prepared = {
         let state = Arc::clone(&state);
         tokio::task::spawn_blocking(move || {
@@ -366,6 +375,7 @@ async fn accept(
         })
         .await
     };
+    drop(cpu);
     let (project_id, processed) = match prepared {
         Ok(Ok(prepared)) => prepared,
         Ok(Err(rejection)) => return rejection.response(),

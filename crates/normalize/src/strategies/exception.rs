@@ -68,39 +68,41 @@ pub fn single_exception(exc: &Map<String, Value>, ctx: &Context<'_>) -> Variants
         let st = exc
             .get("stacktrace")
             .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        stacktrace_variants(&st, ctx, Some(&data))
+            .unwrap_or(super::empty_map());
+        stacktrace_variants(st, ctx, Some(&data))
     } else {
         vec![("app".to_string(), Component::new("stacktrace"))]
     };
-    let raw_value = exc.get("value").filter(|v| !v.is_null());
+    // The parameterised value is the same for every variant: compute it once.
+    let value_leaves = exc.get("value").filter(|v| !v.is_null()).map(|raw| {
+        let raw = match raw {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let normalized = normalize_message_for_grouping(&raw);
+        let hint = (raw != normalized).then(|| "stripped event-specific values".to_string());
+        (normalized, hint)
+    });
     stack_variants
         .into_iter()
         .map(|(name, stack)| {
+            let stack_contributes = stack.contributes();
             // Sentry compares the unstripped name ("!system") with "system" here, so the
             // system variant uses the (possibly synthetic-disabled) type component too.
             let mut values = vec![
-                Node::Component(stack.clone()),
+                Node::Component(stack),
                 Node::Component(type_component.clone()),
             ];
             if let Some(ns) = &ns_error {
                 values.push(Node::Component(ns.clone()));
             }
             let mut value = Component::new("value");
-            if let Some(raw) = raw_value {
-                let raw = match raw {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let normalized = normalize_message_for_grouping(&raw);
-                let hint =
-                    (raw != normalized).then(|| "stripped event-specific values".to_string());
+            if let Some((normalized, hint)) = &value_leaves {
                 if !normalized.is_empty() {
-                    value.set_leaves(vec![json!(normalized)], hint);
+                    value.set_leaves(vec![json!(normalized)], hint.clone());
                 }
             }
-            if stack.contributes() && value.contributes() {
+            if stack_contributes && value.contributes() {
                 value.set_contributes(
                     false,
                     Some("ignored because stacktrace takes precedence".into()),
@@ -242,10 +244,16 @@ pub fn chained_exception(values: &[Value], ctx: &Context<'_>) -> (Variants, Opti
         .iter()
         .map(|e| single_exception(e, ctx))
         .collect();
-    let keys: Vec<String> = components.iter().map(variants_key).collect();
+    // The structural keys only tell several exceptions apart: skip them for a single one.
+    let keys: Vec<String> = if components.len() > 1 {
+        components.iter().map(variants_key).collect()
+    } else {
+        vec![String::new(); components.len()]
+    };
     let (chosen, main_id) = filter_exception_groups(&exceptions, &keys);
     if chosen.len() == 1 {
-        return (components[chosen[0]].clone(), main_id);
+        let mut components = components;
+        return (components.swap_remove(chosen[0]), main_id);
     }
     let mut by_name: Vec<(String, Vec<Component>)> = Vec::new();
     for &i in &chosen {

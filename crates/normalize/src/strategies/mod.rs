@@ -22,6 +22,12 @@ pub struct Context<'a> {
     pub platform: Option<&'a str>,
 }
 
+/// An empty object, for absent or `null` interfaces (borrowed instead of a fresh copy).
+pub fn empty_map() -> &'static Map<String, Value> {
+    static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+    &EMPTY
+}
+
 /// A string field of a JSON object, if it is a string.
 pub fn s<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     m.get(key).and_then(Value::as_str)

@@ -24,25 +24,25 @@ fn is_recursion(a: &Map<String, Value>, b: Option<&Map<String, Value>>) -> bool 
 
 /// The frames of a stack trace as Sentry's `Stacktrace` interface sees them (`null` frames
 /// become empty frames).
-pub fn frames_of(stacktrace: &Map<String, Value>) -> Vec<Map<String, Value>> {
+pub fn frames_of(stacktrace: &Map<String, Value>) -> Vec<&Map<String, Value>> {
     match stacktrace.get("frames") {
         Some(Value::Array(frames)) => frames
             .iter()
-            .map(|f| f.as_object().cloned().unwrap_or_default())
+            .map(|f| f.as_object().unwrap_or(super::empty_map()))
             .collect(),
         _ => Vec::new(),
     }
 }
 
 fn single_variant(
-    frames: &[Map<String, Value>],
+    frames: &[&Map<String, Value>],
     ctx: &Context<'_>,
     variant: &str,
-    exc: Option<&ExceptionData>,
+    matches: &[(usize, Vec<usize>)],
 ) -> Component {
     let mut values = Vec::with_capacity(frames.len());
     let mut prev: Option<&Map<String, Value>> = None;
-    for frame in frames {
+    for &frame in frames {
         let mut c = frame_component(frame, ctx, is_recursion(frame, prev));
         let in_app = frame
             .get("in_app")
@@ -55,7 +55,7 @@ fn single_variant(
         prev = Some(frame);
     }
     if frames.len() == 1 && values[0].contributes() {
-        let f = &frames[0];
+        let f = frames[0];
         let platform = s_truthy(f, "platform").or(ctx.platform);
         if behavior_family(platform) == "javascript"
             && s_truthy(f, "function").is_none()
@@ -68,7 +68,7 @@ fn single_variant(
         }
     }
     ctx.enhancements
-        .assemble_stacktrace_component(values, frames, ctx.platform, exc)
+        .assemble_with_matches(values, frames, matches)
 }
 
 /// Both variants of one stack trace: `!system` (mandatory) and `app`.
@@ -78,11 +78,15 @@ pub fn stacktrace_variants(
     exc: Option<&ExceptionData>,
 ) -> Variants {
     let frames = frames_of(stacktrace);
+    let matches = ctx.enhancements.updater_matches(&frames, ctx.platform, exc);
     vec![
         (
             "!system".to_string(),
-            single_variant(&frames, ctx, "system", exc),
+            single_variant(&frames, ctx, "system", &matches),
         ),
-        ("app".to_string(), single_variant(&frames, ctx, "app", exc)),
+        (
+            "app".to_string(),
+            single_variant(&frames, ctx, "app", &matches),
+        ),
     ]
 }

@@ -24,10 +24,9 @@ fn filtered(threads: &[&Map<String, Value>], ctx: &Context<'_>) -> Option<Varian
     let st = thread
         .get("stacktrace")
         .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+        .unwrap_or(super::empty_map());
     Some(
-        stacktrace_variants(&st, ctx, None)
+        stacktrace_variants(st, ctx, None)
             .into_iter()
             .map(|(name, c)| (name, Component::with_children("threads", vec![c])))
             .collect(),
