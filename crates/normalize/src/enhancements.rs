@@ -548,9 +548,7 @@ fn match_key(kind: u8, id: u64, frames: &[MatchFrame], exc: Option<&ExceptionDat
 
 /// A small per-thread memo: looks `key` up, or computes, stores and returns the value.
 fn memo<V>(
-    cache: &'static std::thread::LocalKey<
-        std::cell::RefCell<std::collections::HashMap<(u64, u64), std::rc::Rc<V>>>,
-    >,
+    cache: &'static std::thread::LocalKey<Cache<V>>,
     key: (u64, u64),
     compute: impl FnOnce() -> V,
 ) -> std::rc::Rc<V> {
