@@ -58,6 +58,11 @@ where
     for v in values {
         h.update(v.as_ref().as_bytes());
     }
+    hex(h)
+}
+
+/// The lowercase hex digest.
+fn hex(h: Md5) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -150,44 +155,35 @@ impl Component {
     /// The contributing leaves, flattened in tree order.
     pub fn iter_values(&self) -> Vec<String> {
         let mut out = Vec::new();
-        self.collect_values(&mut out);
+        self.each_value(&mut |leaf| out.push(leaf_text(leaf)));
         out
     }
 
-    fn collect_values(&self, out: &mut Vec<String>) {
+    /// Calls `f` on each contributing leaf in tree order.
+    fn each_value(&self, f: &mut impl FnMut(&Value)) {
         if !self.contributes() {
             return;
         }
         for v in &self.values {
             match v {
-                Node::Component(c) => c.collect_values(out),
-                Node::Leaf(l) => out.push(leaf_text(l)),
+                Node::Component(c) => c.each_value(f),
+                Node::Leaf(l) => f(l),
             }
         }
     }
 
     /// The md5 of the contributing leaves, or `None` when the component does not contribute.
+    /// The leaves are fed to the digest as they are visited, not collected first.
     pub fn hash(&self) -> Option<String> {
         if !self.contributes() {
             return None;
         }
         let mut h = Md5::new();
-        self.hash_values(&mut h);
-        Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-    }
-
-    /// Feeds the contributing leaves to `h` in tree order (`iter_values` without the copies).
-    fn hash_values(&self, h: &mut Md5) {
-        if !self.contributes() {
-            return;
-        }
-        for v in &self.values {
-            match v {
-                Node::Component(c) => c.hash_values(h),
-                Node::Leaf(Value::String(s)) => h.update(s.as_bytes()),
-                Node::Leaf(l) => h.update(leaf_text(l).as_bytes()),
-            }
-        }
+        self.each_value(&mut |leaf| match leaf {
+            Value::String(s) => h.update(s.as_bytes()),
+            other => h.update(leaf_text(other).as_bytes()),
+        });
+        Some(hex(h))
     }
 
     /// The human name of major components (`KNOWN_MAJOR_COMPONENT_NAMES`).

@@ -668,19 +668,6 @@ impl Enhancements {
         effects
     }
 
-    /// `assemble_stacktrace_component`: applies updater rules to the frame components and
-    /// wraps them into a `stacktrace` component.
-    pub fn assemble_stacktrace_component(
-        &self,
-        components: Vec<Component>,
-        frames: &[&Map<String, Value>],
-        platform: Option<&str>,
-        exc: Option<&ExceptionData>,
-    ) -> Component {
-        let matches = self.updater_matches(frames, platform, exc);
-        self.assemble_with_matches(components, frames, &matches)
-    }
-
     /// Which updater rules match which frames: `(rule index, frame indexes)` for the rules
     /// that match at least one frame. Depends only on the frames, so a stack trace's app and
     /// system variants share one computation.
@@ -707,8 +694,9 @@ impl Enhancements {
         })
     }
 
-    /// [`Enhancements::assemble_stacktrace_component`] with the matches already computed by
-    /// [`Enhancements::updater_matches`] for the same frames.
+    /// `assemble_stacktrace_component`: applies the updater rules, as matched by
+    /// [`Enhancements::updater_matches`] for the same frames, to the frame components and wraps
+    /// them into a `stacktrace` component.
     pub fn assemble_with_matches(
         &self,
         mut components: Vec<Component>,
