@@ -19,9 +19,9 @@ import requests
 from aliyun.log import LogClient, LogItem, PutLogsRequest
 from snuba_sdk import Column, Condition, Direction, Entity, Function, Limit, Op, OrderBy, Query, Totals
 
-from conftest import _free_loopback_ports, sentry_sls_binary
-from test_snuba_queries import KEY_ID, KEY_SECRET, LOGSTORE, SLS_PROJECT, TIMEOUT, _stop, _wait
-from test_snuba_queries import native, post, start_serve
+from conftest import sentry_sls_binary
+from test_snuba_queries import KEY_ID, KEY_SECRET, LOGSTORE, SLS_PROJECT, TIMEOUT, _stop
+from test_snuba_queries import native, post, start_serve, start_sls_local
 
 PROJECT = 11
 GROUP_A = (1 << 52) + 101
@@ -41,17 +41,9 @@ def record(event_id: str, group: int, epoch: int, user: str) -> LogItem:
 
 def test_a_record_stored_twice_counts_once(tmp_path) -> None:
     binary = str(sentry_sls_binary())
-    (sls_port,) = _free_loopback_ports(1)
-    env = {"PATH": "/usr/bin:/bin", "SENTRY_SLS_LOG": "warn", "SLS_ACCESS_KEY_ID": KEY_ID,
-           "SLS_ACCESS_KEY_SECRET": KEY_SECRET}  # fmt: skip
-    sls_local = subprocess.Popen(
-        [binary, "sls-local", "--listen", f"127.0.0.1:{sls_port}", "--project", SLS_PROJECT,
-         "--data-dir", str(tmp_path / "sls")], env=env)  # fmt: skip
+    sls_local, sls_port, client_env = start_sls_local(binary, tmp_path / "sls")
     serve = None
     try:
-        _wait(f"http://127.0.0.1:{sls_port}/metrics", sls_local)
-        client_env = {**env, "SLS_ENDPOINT": f"http://127.0.0.1:{sls_port}",
-                      "SLS_PROJECT": SLS_PROJECT, "SLS_LOGSTORE": LOGSTORE}  # fmt: skip
         subprocess.run([binary, "setup"], env=client_env, check=True)
         serve, snuba_url, _ = start_serve(binary, tmp_path / "serve", client_env)
 

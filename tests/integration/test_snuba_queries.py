@@ -223,6 +223,28 @@ class Stack:
     sls_port: int | None = None
 
 
+def start_sls_local(binary: str, data_dir, faults: str | None = None
+                    ) -> tuple[subprocess.Popen, int, dict[str, str]]:
+    """`sls-local` on a free loopback port, up; returns it, its port and the environment that
+    points `sentry-sls` at it."""
+    (port,) = _free_loopback_ports(1)
+    env = {"PATH": "/usr/bin:/bin", "SENTRY_SLS_LOG": "warn", "SLS_ACCESS_KEY_ID": KEY_ID,
+           "SLS_ACCESS_KEY_SECRET": KEY_SECRET}  # fmt: skip
+    command = [binary, "sls-local", "--listen", f"127.0.0.1:{port}", "--project", SLS_PROJECT,
+               "--data-dir", str(data_dir)]  # fmt: skip
+    if faults is not None:
+        command += ["--faults", faults]
+    process = subprocess.Popen(command, env=env)
+    try:
+        _wait(f"http://127.0.0.1:{port}/metrics", process)
+    except BaseException:
+        _stop(process)
+        raise
+    client_env = {**env, "SLS_ENDPOINT": f"http://127.0.0.1:{port}", "SLS_PROJECT": SLS_PROJECT,
+                  "SLS_LOGSTORE": LOGSTORE}  # fmt: skip
+    return process, port, client_env
+
+
 def start_serve(binary: str, data_dir, env: dict[str, str]) -> tuple[subprocess.Popen, str, int]:
     snuba_port, ingest_port = _free_loopback_ports(2)
     serve = subprocess.Popen(
@@ -241,17 +263,8 @@ def stack(request, tmp_path_factory):
     processes = []
     sls_port = None
     if request.param == "sls-local":
-        (sls_port,) = _free_loopback_ports(1)
-        sls_env = {**base_env, "SLS_ACCESS_KEY_ID": KEY_ID, "SLS_ACCESS_KEY_SECRET": KEY_SECRET}
-        sls_local = subprocess.Popen(
-            [binary, "sls-local", "--listen", f"127.0.0.1:{sls_port}", "--project", SLS_PROJECT,
-             "--data-dir", str(tmp_path_factory.mktemp("sls"))],
-            env=sls_env,
-        )  # fmt: skip
+        sls_local, sls_port, env = start_sls_local(binary, tmp_path_factory.mktemp("sls"))
         processes.append(sls_local)
-        _wait(f"http://127.0.0.1:{sls_port}/metrics", sls_local)
-        env = {**sls_env, "SLS_ENDPOINT": f"http://127.0.0.1:{sls_port}",
-               "SLS_PROJECT": SLS_PROJECT, "SLS_LOGSTORE": LOGSTORE}  # fmt: skip
         subprocess.run([binary, "setup"], env=env, check=True)
     else:
         env = base_env
@@ -847,17 +860,9 @@ def test_unknown_columns_and_functions(stack: Stack, select: Any, message: str) 
 @pytest.mark.parametrize("faults,status,code", [("500=1", 500, 279), ("incomplete=1", 500, 160)])
 def test_store_faults_become_snuba_errors(tmp_path, faults: str, status: int, code: int) -> None:
     binary = str(sentry_sls_binary())
-    (sls_port,) = _free_loopback_ports(1)
-    env = {"PATH": "/usr/bin:/bin", "SENTRY_SLS_LOG": "warn", "SLS_ACCESS_KEY_ID": KEY_ID,
-           "SLS_ACCESS_KEY_SECRET": KEY_SECRET}  # fmt: skip
-    sls_local = subprocess.Popen(
-        [binary, "sls-local", "--listen", f"127.0.0.1:{sls_port}", "--project", SLS_PROJECT,
-         "--data-dir", str(tmp_path / "sls"), "--faults", faults], env=env)  # fmt: skip
+    sls_local, _, client_env = start_sls_local(binary, tmp_path / "sls", faults)
     serve = None
     try:
-        _wait(f"http://127.0.0.1:{sls_port}/metrics", sls_local)
-        client_env = {**env, "SLS_ENDPOINT": f"http://127.0.0.1:{sls_port}",
-                      "SLS_PROJECT": SLS_PROJECT, "SLS_LOGSTORE": LOGSTORE}  # fmt: skip
         if not faults.startswith("500"):
             # Writes are unaffected by query faults: the logstore exists, queries fail.
             subprocess.run([binary, "setup"], env=client_env, check=True)

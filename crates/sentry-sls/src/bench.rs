@@ -329,3 +329,27 @@ pub async fn store(args: StoreBenchArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir(&args.work_dir);
     Ok(())
 }
+
+/// SplitMix64: a small deterministic generator, so every run generates the same data.
+pub(crate) struct Random(pub(crate) u64);
+
+impl Random {
+    /// The next 64 random bits.
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..bound` (`0` when `bound` is 0).
+    pub(crate) fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound.max(1)
+    }
+
+    /// A number in `[0, 1)`.
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

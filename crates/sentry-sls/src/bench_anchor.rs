@@ -18,12 +18,11 @@ use arrow::datatypes::{DataType, Int64Type, TimeUnit, UInt64Type, UInt8Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use sentry_sls_local::{LocalStore, LocalStoreConfig};
-use sentry_sls_query::{Engine, StoreExecutor};
 use sentry_sls_store::{LogBatch, LogRecord, LogStore};
 use serde_json::{json, Value};
 
 use crate::bench::median;
-use crate::bench_query::QueryBenchArgs;
+use crate::bench_query::{QueryBenchArgs, SnubaServer};
 
 const DAY: i64 = 86_400;
 /// Logstore TTL for the anchor's data (dated 2025-09): the maximum, so
@@ -750,25 +749,16 @@ pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> 
         std::fs::write(&marker_path, serde_json::to_vec(&marker)?)?;
     }
 
-    let engine = Engine::new(Arc::new(StoreExecutor::new(
+    let server = SnubaServer::start(
         project.clone() as Arc<dyn LogStore>,
         LOGSTORE,
         TTL_DAYS,
         Duration::from_secs(300),
-    )));
-    let config = sentry_sls_server::ServerConfig {
-        request_timeout: Duration::from_secs(400),
-        ..Default::default()
-    };
-    let router = sentry_sls_server::router(engine, None, &config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(sentry_sls_server::serve(listener, router, async move {
-        let _ = stopped.await;
-    }));
+        Duration::from_secs(400),
+    )
+    .await?;
     let client = reqwest::Client::new();
-    let url = format!("http://{address}/events/snql");
+    let url = server.snql_url.clone();
 
     let load_before = loadavg();
     let mut results = Vec::new();
@@ -826,8 +816,7 @@ pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> 
         .logstore(LOGSTORE)
         .map(|logstore| logstore.stats().2)
         .ok();
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await;
     store.shutdown();
     if !keep {
         let _ = std::fs::remove_dir_all(&directory);

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{json, Value};
 
-use crate::bench::median;
+use crate::bench::{median, Random};
 
 /// Options of `bench ingest`.
 #[derive(clap::Args, Debug)]
@@ -55,27 +55,6 @@ pub struct IngestBenchArgs {
     /// separated, to compare builds side by side: their runs alternate, one report each.
     #[arg(long, value_delimiter = ',')]
     server_binary: Vec<PathBuf>,
-}
-
-/// A small deterministic generator (splitmix64): the same events every run.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound.max(1)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 const WORDS: &[&str] = &[

@@ -13,7 +13,7 @@ use sentry_sls_query::{Engine, StoreExecutor};
 use sentry_sls_store::{LogBatch, LogRecord, LogStore};
 use serde_json::json;
 
-use crate::bench::median;
+use crate::bench::{median, Random};
 
 /// Options of `bench query`.
 #[derive(clap::Args, Debug)]
@@ -58,27 +58,6 @@ pub struct QueryBenchArgs {
     /// to measure fewer, larger segments (what compaction would leave).
     #[arg(long)]
     pub(crate) flush_rows: Option<usize>,
-}
-
-/// SplitMix64: a small deterministic generator, enough for synthetic data.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 const BROWSERS: [&str; 5] = ["Chrome", "Firefox", "Safari", "Edge", "Opera"];
@@ -322,6 +301,56 @@ fn queries(data: &Dataset) -> Vec<(&'static str, String)> {
 }
 
 /// Runs the benchmark and writes the report.
+/// The Snuba API over one logstore of a store, served in-process on a free loopback port
+/// (what `serve` runs, without its listeners' configuration).
+pub(crate) struct SnubaServer {
+    /// `http://…/events/snql`.
+    pub(crate) snql_url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl SnubaServer {
+    /// Starts the API; store queries time out after `query_timeout`, requests after
+    /// `request_timeout`.
+    pub(crate) async fn start(
+        store: Arc<dyn LogStore>,
+        logstore: &str,
+        retention_days: u32,
+        query_timeout: Duration,
+        request_timeout: Duration,
+    ) -> anyhow::Result<SnubaServer> {
+        let engine = Engine::new(Arc::new(StoreExecutor::new(
+            store,
+            logstore,
+            retention_days,
+            query_timeout,
+        )));
+        let config = sentry_sls_server::ServerConfig {
+            request_timeout,
+            ..Default::default()
+        };
+        let router = sentry_sls_server::router(engine, None, &config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(sentry_sls_server::serve(listener, router, async move {
+            let _ = stopped.await;
+        }));
+        Ok(SnubaServer {
+            snql_url: format!("http://{address}/events/snql"),
+            stop,
+            task,
+        })
+    }
+
+    /// Stops accepting, drains in-flight requests and waits for the server task.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
 pub async fn query(args: QueryBenchArgs) -> anyhow::Result<()> {
     if let Some(anchor) = &args.anchor {
         let report = crate::bench_anchor::run(&args, anchor).await?;
@@ -344,25 +373,16 @@ pub async fn query(args: QueryBenchArgs) -> anyhow::Result<()> {
         .map_err(|error| anyhow::anyhow!("flushing: {error}"))?;
     let load_seconds = started.elapsed().as_secs_f64();
 
-    let engine = Engine::new(Arc::new(StoreExecutor::new(
+    let server = SnubaServer::start(
         project.clone() as Arc<dyn LogStore>,
         "logstore-rum",
         30,
         Duration::from_secs(120),
-    )));
-    let config = sentry_sls_server::ServerConfig {
-        request_timeout: Duration::from_secs(180),
-        ..Default::default()
-    };
-    let router = sentry_sls_server::router(engine, None, &config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(sentry_sls_server::serve(listener, router, async move {
-        let _ = stopped.await;
-    }));
+        Duration::from_secs(180),
+    )
+    .await?;
     let client = reqwest::Client::new();
-    let url = format!("http://{address}/events/snql");
+    let url = server.snql_url.clone();
 
     let mut results = Vec::new();
     for ((name, text), (_, anchor_ms)) in queries(&data).into_iter().zip(ANCHOR) {
@@ -390,8 +410,7 @@ pub async fn query(args: QueryBenchArgs) -> anyhow::Result<()> {
         }));
         tracing::info!(query = name, median_ms, "measured");
     }
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await;
     store.shutdown();
     let _ = std::fs::remove_dir_all(&directory);
 
