@@ -306,12 +306,9 @@ const PAGE_ROWS: usize = 4096;
 /// one at a time (`event_id = x`), which no sort order clusters.
 pub const BLOOM_COLUMNS: [&str; 1] = ["event_id"];
 
-/// Writes `batch` as a Parquet file at `path` (via a temporary file renamed
-/// into place, then fsynced) so a crash never leaves a half-written segment.
-pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), String> {
-    let temporary = path.with_extension("parquet.tmp");
-    let file = File::create(&temporary)
-        .map_err(|error| format!("creating {}: {error}", temporary.display()))?;
+/// Writer properties of every segment: LZ4, 128 Ki-row row groups,
+/// 4,096-row pages, Bloom filters on [`BLOOM_COLUMNS`] present in `schema`.
+fn segment_properties(schema: &Schema) -> WriterProperties {
     let mut properties = WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -319,7 +316,7 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), String> {
         // index narrows a group's rows to a few thousand per segment.
         .set_data_page_row_count_limit(PAGE_ROWS);
     for name in BLOOM_COLUMNS {
-        if batch.column_by_name(name).is_some() {
+        if schema.column_with_name(name).is_some() {
             let path = parquet::schema::types::ColumnPath::from(name);
             properties = properties
                 .set_column_bloom_filter_enabled(path.clone(), true)
@@ -327,17 +324,79 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), String> {
                 .set_column_bloom_filter_fpp(path, 0.01);
         }
     }
-    let properties = properties.build();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
-        .map_err(|error| error.to_string())?;
-    writer.write(batch).map_err(|error| error.to_string())?;
-    let file = writer.into_inner().map_err(|error| error.to_string())?;
-    file.sync_all().map_err(|error| error.to_string())?;
-    std::fs::rename(&temporary, path).map_err(|error| format!("renaming segment: {error}"))?;
-    if let Some(parent) = path.parent() {
-        sentry_sls_wal::sync_directory(parent).map_err(|error| error.to_string())?;
+    properties.build()
+}
+
+/// Buffered row-group bytes at which a [`SegmentWriter`] closes the row
+/// group early, so writing a segment of wide rows stays within bounded
+/// memory.
+const MAX_ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
+
+/// Writes one Parquet segment from a stream of batches: into a temporary
+/// file that [`SegmentWriter::finish`] fsyncs and renames into place, so a
+/// crash never leaves a half-written file under the segment's name.
+pub struct SegmentWriter {
+    path: std::path::PathBuf,
+    temporary: std::path::PathBuf,
+    writer: Option<ArrowWriter<File>>,
+}
+
+impl SegmentWriter {
+    /// Starts the segment `path` (written as `path.parquet.tmp` until finished).
+    pub fn create(path: &Path, schema: SchemaRef) -> Result<SegmentWriter, String> {
+        let temporary = path.with_extension("parquet.tmp");
+        let file = File::create(&temporary)
+            .map_err(|error| format!("creating {}: {error}", temporary.display()))?;
+        let properties = segment_properties(&schema);
+        let writer = ArrowWriter::try_new(file, schema, Some(properties))
+            .map_err(|error| error.to_string())?;
+        Ok(SegmentWriter {
+            path: path.to_path_buf(),
+            temporary,
+            writer: Some(writer),
+        })
     }
-    Ok(())
+
+    /// Appends rows (with the schema given at creation).
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        let writer = self.writer.as_mut().expect("segment writer in use");
+        writer.write(batch).map_err(|error| error.to_string())?;
+        if writer.in_progress_size() >= MAX_ROW_GROUP_BYTES {
+            writer.flush().map_err(|error| error.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Completes the file, fsyncs it, renames it into place and fsyncs the
+    /// directory.
+    pub fn finish(mut self) -> Result<(), String> {
+        let writer = self.writer.take().expect("segment writer in use");
+        let file = writer.into_inner().map_err(|error| error.to_string())?;
+        file.sync_all().map_err(|error| error.to_string())?;
+        std::fs::rename(&self.temporary, &self.path)
+            .map_err(|error| format!("renaming segment: {error}"))?;
+        if let Some(parent) = self.path.parent() {
+            sentry_sls_wal::sync_directory(parent).map_err(|error| error.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SegmentWriter {
+    /// An unfinished segment (error or cancellation) leaves no file behind.
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
+}
+
+/// Writes `batch` as a Parquet file at `path` (via a temporary file renamed
+/// into place, then fsynced) so a crash never leaves a half-written segment.
+pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), String> {
+    let mut writer = SegmentWriter::create(path, batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //! - a memtable of recent appends, frozen and flushed into day-partitioned,
 //!   time-sorted Parquet segments (`segments/<day>/`) named by a manifest
 //!   that is replaced atomically ([`manifest`], [`columnar`]);
+//! - compaction that merges a day's segments into one, in the background
+//!   ([`logstore`]), so queries open few files;
 //! - retention that drops whole day partitions older than the TTL;
 //! - its settings and index (`meta.json`).
 //!
@@ -35,6 +37,7 @@ use sentry_sls_store::{
 };
 
 pub mod columnar;
+mod compact;
 pub mod logstore;
 pub mod lookup;
 pub mod manifest;
@@ -64,6 +67,18 @@ pub struct LocalStoreConfig {
     pub query_memory_bytes: usize,
     /// Threads a query may use (DataFusion target partitions).
     pub query_threads: usize,
+    /// Run the background compactor, which merges a day partition's
+    /// segments (see [`Logstore::compact_all`] for doing it on demand).
+    pub background_compaction: bool,
+    /// Segments of one compaction level in a day that are merged into one
+    /// of the next level; also how many segments make a settled day worth
+    /// merging whole.
+    pub compact_min_segments: usize,
+    /// How long after a UTC day ends its partition counts as settled
+    /// (late events have stopped) and is merged into one segment.
+    pub compact_settle: Duration,
+    /// How often the compactor looks for work (it also looks after flushes).
+    pub compact_interval: Duration,
 }
 
 impl Default for LocalStoreConfig {
@@ -79,6 +94,10 @@ impl Default for LocalStoreConfig {
             query_threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            background_compaction: true,
+            compact_min_segments: 8,
+            compact_settle: Duration::from_secs(3600),
+            compact_interval: Duration::from_secs(30),
         }
     }
 }
@@ -246,6 +265,23 @@ impl LocalProject {
             logstore.flush()?;
         }
         Ok(())
+    }
+
+    /// Merges every day partition of every logstore into one segment each
+    /// ([`Logstore::compact_all`]; blocking). Returns the segments merged.
+    pub fn compact_all(&self) -> Result<usize, StoreError> {
+        let logstores: Vec<Arc<Logstore>> = self
+            .logstores
+            .read()
+            .expect("logstores lock")
+            .values()
+            .cloned()
+            .collect();
+        let mut merged = 0;
+        for logstore in logstores {
+            merged += logstore.compact_all()?;
+        }
+        Ok(merged)
     }
 
     /// Stops every logstore's threads.

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -29,6 +30,7 @@ use sentry_sls_store::{
 use serde::{Deserialize, Serialize};
 
 use crate::columnar;
+use crate::compact;
 use crate::manifest::{Manifest, SegmentMeta, MANIFEST_VERSION};
 use crate::LocalStoreConfig;
 use sentry_sls_wal::codec;
@@ -101,6 +103,49 @@ struct State {
     marks: BTreeMap<String, (u64, u64)>,
     /// `marks` as of `flushed_through` (what the manifest records).
     flushed_marks: BTreeMap<String, (u64, u64)>,
+    /// The file of each live segment, by relative path; snapshots hold
+    /// clones, so a segment leaving the manifest is deleted only once no
+    /// query can still read it.
+    files: BTreeMap<String, Arc<SegmentFile>>,
+}
+
+/// A segment file that a query may be reading. When the segment leaves the
+/// manifest (compaction, retention) it is marked obsolete, and the file is
+/// deleted when the last holder (the state or a query's snapshot) lets go.
+pub(crate) struct SegmentFile {
+    path: PathBuf,
+    obsolete: AtomicBool,
+}
+
+impl SegmentFile {
+    fn new(path: PathBuf) -> Arc<SegmentFile> {
+        Arc::new(SegmentFile {
+            path,
+            obsolete: AtomicBool::new(false),
+        })
+    }
+}
+
+impl Drop for SegmentFile {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            if let Err(error) = fs::remove_file(&self.path) {
+                // A crash would leave it too: the next open removes files the
+                // manifest does not name.
+                tracing::warn!(path = %self.path.display(), %error, "removing a retired segment failed");
+            }
+        }
+    }
+}
+
+/// Removes `retired` segments from `state.files`, marking their files for
+/// deletion once no snapshot holds them.
+fn retire_files(state: &mut State, retired: &[SegmentMeta]) {
+    for segment in retired {
+        if let Some(file) = state.files.remove(&segment.path) {
+            file.obsolete.store(true, Ordering::Release);
+        }
+    }
 }
 
 /// What a query reads: segments overlapping its range, plus memtable rows.
@@ -117,6 +162,9 @@ pub struct Snapshot {
     /// Rows in the segments and memtable considered (an upper bound of the
     /// rows in range: SLS's `processedRows`).
     pub rows: u64,
+    /// Keeps the segment files alive while the query reads them, even if
+    /// compaction or retention replaces them meanwhile.
+    _pins: Vec<Arc<SegmentFile>>,
 }
 
 struct Append {
@@ -139,6 +187,8 @@ struct Shared {
     changed: Condvar,
     changed_lock: Mutex<bool>,
     meta: RwLock<LogstoreMeta>,
+    /// Held by whoever compacts (the compactor thread or `compact_all`).
+    compaction: Mutex<()>,
 }
 
 /// An open logstore.
@@ -241,6 +291,16 @@ impl Logstore {
             .max(manifest.flushed_through);
         let wal_handle = Wal::open(&wal_directory, last_sequence)
             .map_err(|error| io_error("opening wal", error))?;
+        let files = manifest
+            .segments
+            .iter()
+            .map(|segment| {
+                (
+                    segment.path.clone(),
+                    SegmentFile::new(directory.join(&segment.path)),
+                )
+            })
+            .collect();
         let shared = Arc::new(Shared {
             directory: directory.to_path_buf(),
             config: config.clone(),
@@ -253,10 +313,12 @@ impl Logstore {
                 failure: None,
                 marks,
                 flushed_marks: manifest.marks,
+                files,
             }),
             changed: Condvar::new(),
             changed_lock: Mutex::new(false),
             meta: RwLock::new(meta),
+            compaction: Mutex::new(()),
         });
         let (sender, receiver) = std::sync::mpsc::sync_channel(config.queue_depth);
         let writer_shared = Arc::clone(&shared);
@@ -269,10 +331,20 @@ impl Logstore {
             .name("sls-local-flush".into())
             .spawn(move || flusher_loop(&flusher_shared))
             .map_err(|error| io_error("starting the flusher", error))?;
+        let mut threads = vec![writer, flusher];
+        if config.background_compaction {
+            let compactor_shared = Arc::clone(&shared);
+            threads.push(
+                std::thread::Builder::new()
+                    .name("sls-local-compact".into())
+                    .spawn(move || compactor_loop(&compactor_shared))
+                    .map_err(|error| io_error("starting the compactor", error))?,
+            );
+        }
         Ok(Logstore {
             shared,
             sender: Mutex::new(Some(sender)),
-            threads: Mutex::new(vec![writer, flusher]),
+            threads: Mutex::new(threads),
         })
     }
 
@@ -360,10 +432,11 @@ impl Logstore {
             .filter(|segment| segment.max_time >= from && segment.min_time < to)
             .collect();
         let mut rows: u64 = overlapping.iter().map(|segment| segment.rows).sum();
-        let segment_paths = overlapping
+        let pins: Vec<Arc<SegmentFile>> = overlapping
             .iter()
-            .map(|segment| self.shared.directory.join(&segment.path))
+            .filter_map(|segment| state.files.get(&segment.path).cloned())
             .collect();
+        let segment_paths = pins.iter().map(|file| file.path.clone()).collect();
         let mut memtable: Vec<RecordBatch> = Vec::new();
         for frozen in &state.frozen {
             memtable.extend(frozen.batches.iter().cloned());
@@ -393,6 +466,7 @@ impl Logstore {
             columns: state.columns.clone(),
             int_columns,
             rows,
+            _pins: pins,
         }
     }
 
@@ -466,6 +540,33 @@ impl Logstore {
                 .sum::<usize>();
         let segment_rows = state.segments.iter().map(|segment| segment.rows).sum();
         (memtable, segment_rows, state.segments.len())
+    }
+
+    /// The live segments, as the manifest names them.
+    pub fn segments(&self) -> Vec<SegmentMeta> {
+        self.shared
+            .state
+            .read()
+            .expect("state lock")
+            .segments
+            .clone()
+    }
+
+    /// Absolute path of a segment (relative path as in [`SegmentMeta`]).
+    pub fn segment_path(&self, segment: &SegmentMeta) -> PathBuf {
+        self.shared.directory.join(&segment.path)
+    }
+
+    /// Merges every day partition that has more than one segment into one
+    /// segment, as the background compactor does for settled days (used by
+    /// benchmarks and tests to measure or check the settled layout).
+    /// Blocking: call it from a blocking thread. Returns the segments merged.
+    pub fn compact_all(&self) -> Result<usize, StoreError> {
+        let mut merged = 0;
+        while let Some(inputs) = compact_once(&self.shared, true)? {
+            merged += inputs;
+        }
+        Ok(merged)
     }
 
     /// Stops the threads; acknowledged rows stay in the WAL or segments.
@@ -783,31 +884,24 @@ fn flush_frozen(
             .as_any()
             .downcast_ref::<arrow::array::Int64Array>()
             .expect("__time__ is Int64");
-        new_segments.push(SegmentMeta {
-            path: relative,
-            day: *day,
-            min_time: arrow::compute::min(times).unwrap_or(from),
-            max_time: arrow::compute::max(times).unwrap_or(from),
-            rows: record_batch.num_rows() as u64,
-            columns: record_batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|field| field.name().clone())
-                .filter(|name| !columnar::META_COLUMNS.contains(&name.as_str()))
-                .collect(),
-            int_columns: record_batch
-                .schema()
-                .fields()
-                .iter()
-                .filter(|field| field.data_type() == &arrow::datatypes::DataType::Int64)
-                .map(|field| field.name().clone())
-                .filter(|name| !columnar::META_COLUMNS.contains(&name.as_str()))
-                .collect(),
-        });
+        new_segments.push(segment_meta(
+            relative,
+            *day,
+            arrow::compute::min(times).unwrap_or(from),
+            arrow::compute::max(times).unwrap_or(from),
+            record_batch.num_rows() as u64,
+            &record_batch.schema(),
+            0,
+        ));
     }
     let mut state = shared.state.write().expect("state lock");
     let mut segments = state.segments.clone();
+    for segment in &new_segments {
+        state.files.insert(
+            segment.path.clone(),
+            SegmentFile::new(shared.directory.join(&segment.path)),
+        );
+    }
     segments.extend(new_segments);
     let manifest = Manifest {
         version: MANIFEST_VERSION,
@@ -826,6 +920,37 @@ fn flush_frozen(
     wal::Wal::delete_through(&shared.directory.join("wal"), through)
         .map_err(|error| io_error("deleting flushed wal", error))?;
     Ok(())
+}
+
+/// The manifest entry of a segment file with `schema`.
+fn segment_meta(
+    path: String,
+    day: i64,
+    min_time: i64,
+    max_time: i64,
+    rows: u64,
+    schema: &arrow::datatypes::Schema,
+    level: u32,
+) -> SegmentMeta {
+    let content = || {
+        schema
+            .fields()
+            .iter()
+            .filter(|field| !columnar::META_COLUMNS.contains(&field.name().as_str()))
+    };
+    SegmentMeta {
+        path,
+        day,
+        min_time,
+        max_time,
+        rows,
+        columns: content().map(|field| field.name().clone()).collect(),
+        int_columns: content()
+            .filter(|field| field.data_type() == &arrow::datatypes::DataType::Int64)
+            .map(|field| field.name().clone())
+            .collect(),
+        level,
+    }
 }
 
 /// Columns of content keys that no row of this partition has (the schema
@@ -892,12 +1017,10 @@ fn apply_retention(shared: &Shared) -> Result<(), StoreError> {
         .store(&shared.directory)
         .map_err(|error| io_error("writing manifest", error))?;
     state.segments = manifest.segments;
+    // Deleted now, or when the last query reading them finishes.
+    retire_files(&mut state, &expired);
     drop(state);
-    let mut days: BTreeSet<i64> = BTreeSet::new();
-    for segment in &expired {
-        days.insert(segment.day);
-        let _ = fs::remove_file(shared.directory.join(&segment.path));
-    }
+    let days: BTreeSet<i64> = expired.iter().map(|segment| segment.day).collect();
     for day in days {
         let _ = fs::remove_dir(shared.directory.join(format!("segments/{day}")));
     }
@@ -906,4 +1029,272 @@ fn apply_retention(shared: &Shared) -> Result<(), StoreError> {
         "retention dropped expired partitions"
     );
     Ok(())
+}
+
+/// Picks the segments of one day partition to merge, or `None`.
+///
+/// - `force`: any day with two or more segments, merged whole.
+/// - A settled day (ended `compact_settle` ago; no flush of live traffic
+///   lands in it any more) is merged whole once its smaller segments add up
+///   to an eighth of its largest or there are `compact_min_segments` of
+///   them, so a trickle of late events does not rewrite the day each time.
+/// - Otherwise (the current day) size tiers: `compact_min_segments`
+///   segments of one level merge into one of the next level, so each row is
+///   rewritten about log_N(flushes per day) times, not once per flush.
+///
+/// Returns the day, the inputs and the output's level.
+fn plan_compaction(
+    segments: &[SegmentMeta],
+    now: i64,
+    config: &LocalStoreConfig,
+    force: bool,
+) -> Option<(i64, Vec<SegmentMeta>, u32)> {
+    let mut days: BTreeMap<i64, Vec<&SegmentMeta>> = BTreeMap::new();
+    for segment in segments {
+        days.entry(segment.day).or_default().push(segment);
+    }
+    let min_segments = config.compact_min_segments.max(2);
+    for (day, in_day) in days {
+        if in_day.len() < 2 {
+            continue;
+        }
+        let top = in_day
+            .iter()
+            .map(|segment| segment.level)
+            .max()
+            .unwrap_or(0);
+        let settled = (day + 1) * SECONDS_PER_DAY + config.compact_settle.as_secs() as i64 <= now;
+        let largest = in_day.iter().map(|segment| segment.rows).max().unwrap_or(0);
+        let rest: u64 = in_day.iter().map(|segment| segment.rows).sum::<u64>() - largest;
+        if force || (settled && (rest * 8 >= largest || in_day.len() >= min_segments)) {
+            return Some((day, in_day.into_iter().cloned().collect(), top + 1));
+        }
+        for level in 0..=top {
+            let tier: Vec<SegmentMeta> = in_day
+                .iter()
+                .filter(|segment| segment.level == level)
+                .map(|segment| (*segment).clone())
+                .collect();
+            if tier.len() >= min_segments {
+                return Some((day, tier, level + 1));
+            }
+        }
+    }
+    None
+}
+
+/// Runs one compaction if one is due (any day with 2+ segments when
+/// `force`). Returns the number of segments merged, `None` when nothing was
+/// due.
+///
+/// Crash safety: the merged segment is written under a new name (a
+/// temporary file renamed into place), then the manifest is replaced
+/// naming it instead of its inputs; only then are the inputs retired
+/// (deleted once no running query holds them). A crash before the manifest
+/// leaves a file no manifest names, one after it leaves the inputs unnamed:
+/// [`remove_stray_segments`] deletes either at the next open.
+fn compact_once(shared: &Shared, force: bool) -> Result<Option<usize>, StoreError> {
+    let _compacting = shared.compaction.lock().expect("compaction lock");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or(0);
+    let planned = {
+        let state = shared.state.read().expect("state lock");
+        plan_compaction(&state.segments, now, &shared.config, force)
+    };
+    let Some((day, inputs, level)) = planned else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let names: BTreeSet<String> = inputs
+        .iter()
+        .flat_map(|segment| segment.columns.iter().cloned())
+        .collect();
+    // Int64 only where every input holding the column has it as Int64.
+    let int_columns: BTreeSet<String> = names
+        .iter()
+        .filter(|name| {
+            inputs.iter().all(|segment| {
+                segment.int_columns.contains(name) || !segment.columns.contains(name)
+            })
+        })
+        .cloned()
+        .collect();
+    let schema = columnar::storage_schema_typed(&names, &int_columns);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or(0);
+    let relative = format!("segments/{day}/compacted-{nanos:024}.parquet");
+    let output = shared.directory.join(&relative);
+    let paths: Vec<PathBuf> = inputs
+        .iter()
+        .map(|segment| shared.directory.join(&segment.path))
+        .collect();
+    let cancelled = || *shared.changed_lock.lock().expect("changed lock");
+    let merged = compact::merge(&paths, &schema, &output, &cancelled)
+        .map_err(|error| io_error("compacting segments", error))?;
+    let expected: u64 = inputs.iter().map(|segment| segment.rows).sum();
+    if merged.rows != expected {
+        let _ = fs::remove_file(&output);
+        return Err(StoreError::internal(format!(
+            "compaction of day {day} read {} rows, the manifest says {expected}",
+            merged.rows
+        )));
+    }
+    let segment = segment_meta(
+        relative,
+        day,
+        merged.min_time,
+        merged.max_time,
+        merged.rows,
+        &schema,
+        level,
+    );
+    let mut state = shared.state.write().expect("state lock");
+    let input_paths: BTreeSet<&str> = inputs.iter().map(|segment| segment.path.as_str()).collect();
+    let still_live = state
+        .segments
+        .iter()
+        .filter(|segment| input_paths.contains(segment.path.as_str()))
+        .count();
+    if still_live != inputs.len() {
+        // Retention dropped the day meanwhile.
+        drop(state);
+        let _ = fs::remove_file(&output);
+        return Ok(Some(0));
+    }
+    let mut segments: Vec<SegmentMeta> = state
+        .segments
+        .iter()
+        .filter(|segment| !input_paths.contains(segment.path.as_str()))
+        .cloned()
+        .collect();
+    segments.push(segment.clone());
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        flushed_through: state.flushed_through,
+        segments,
+        marks: state.flushed_marks.clone(),
+    };
+    if let Err(error) = manifest.store(&shared.directory) {
+        drop(state);
+        let _ = fs::remove_file(&output);
+        return Err(io_error("writing manifest", error));
+    }
+    state.segments = manifest.segments;
+    state.files.insert(
+        segment.path.clone(),
+        SegmentFile::new(shared.directory.join(&segment.path)),
+    );
+    retire_files(&mut state, &inputs);
+    drop(state);
+    tracing::info!(
+        day,
+        inputs = inputs.len(),
+        rows = merged.rows,
+        level,
+        seconds = started.elapsed().as_secs_f64(),
+        "compacted segments"
+    );
+    Ok(Some(inputs.len()))
+}
+
+/// Background compaction: looks for due compactions every
+/// `compact_interval`, runs them one at a time, stops at shutdown.
+fn compactor_loop(shared: &Shared) {
+    loop {
+        {
+            let guard = shared.changed_lock.lock().expect("changed lock");
+            if *guard {
+                return;
+            }
+            let (guard, _) = shared
+                .changed
+                .wait_timeout(guard, shared.config.compact_interval)
+                .expect("changed lock");
+            if *guard {
+                return;
+            }
+        }
+        loop {
+            match compact_once(shared, false) {
+                Ok(Some(_)) => {
+                    if *shared.changed_lock.lock().expect("changed lock") {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    if !*shared.changed_lock.lock().expect("changed lock") {
+                        tracing::error!(%error, "compaction failed; will retry");
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(day: i64, rows: u64, level: u32, name: &str) -> SegmentMeta {
+        SegmentMeta {
+            path: format!("segments/{day}/{name}.parquet"),
+            day,
+            min_time: day * SECONDS_PER_DAY,
+            max_time: day * SECONDS_PER_DAY + 1,
+            rows,
+            columns: Vec::new(),
+            int_columns: Vec::new(),
+            level,
+        }
+    }
+
+    #[test]
+    fn compaction_plans_tiers_today_and_whole_settled_days() {
+        let config = LocalStoreConfig {
+            compact_min_segments: 4,
+            compact_settle: Duration::from_secs(3600),
+            ..LocalStoreConfig::default()
+        };
+        let today = 20_000;
+        let now = today * SECONDS_PER_DAY + 7200;
+        let names = ["a", "b", "c", "d", "e"];
+        // Today: three flushes are not enough, four of a level are.
+        let mut current: Vec<SegmentMeta> = names[..3]
+            .iter()
+            .map(|name| segment(today, 100, 0, name))
+            .collect();
+        current.push(segment(today, 5_000, 1, "big"));
+        assert_eq!(plan_compaction(&current, now, &config, false), None);
+        current.push(segment(today, 100, 0, "d"));
+        let (day, inputs, level) = plan_compaction(&current, now, &config, false).unwrap();
+        assert_eq!((day, inputs.len(), level), (today, 4, 1));
+        assert!(inputs.iter().all(|segment| segment.level == 0));
+        // Forced: the whole day.
+        let (_, inputs, level) = plan_compaction(&current, now, &config, true).unwrap();
+        assert_eq!((inputs.len(), level), (5, 2));
+
+        // Yesterday ended two hours ago: settled. A big segment plus one late
+        // trickle waits; enough late rows merge the whole day.
+        let yesterday = today - 1;
+        let mut settled = vec![
+            segment(yesterday, 8_000, 2, "big"),
+            segment(yesterday, 10, 0, "late"),
+        ];
+        assert_eq!(plan_compaction(&settled, now, &config, false), None);
+        settled.push(segment(yesterday, 990, 0, "later"));
+        let (day, inputs, level) = plan_compaction(&settled, now, &config, false).unwrap();
+        assert_eq!((day, inputs.len(), level), (yesterday, 3, 3));
+        // Not settled yet within the grace period after midnight.
+        let early = today * SECONDS_PER_DAY + 60;
+        assert_eq!(plan_compaction(&settled, early, &config, false), None);
+        // One segment per day: nothing to do, even forced.
+        let single = vec![segment(yesterday, 5, 0, "a"), segment(today, 5, 0, "b")];
+        assert_eq!(plan_compaction(&single, now, &config, true), None);
+    }
 }

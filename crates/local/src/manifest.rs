@@ -15,7 +15,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-/// One Parquet segment: rows of one day partition from one flush.
+/// One Parquet segment: rows of one day partition from one flush, or from
+/// several segments of the day merged by compaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentMeta {
     /// Path relative to the logstore directory.
@@ -33,6 +34,14 @@ pub struct SegmentMeta {
     /// Of those, the ones stored as Int64 (canonical `long` keys).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub int_columns: Vec<String>,
+    /// Compaction tier: 0 for a flush, one more than its inputs' highest
+    /// level for a compacted segment.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub level: u32,
+}
+
+fn is_zero(level: &u32) -> bool {
+    *level == 0
 }
 
 /// The manifest file's content.
@@ -108,6 +117,7 @@ mod tests {
                 rows: 3,
                 columns: vec!["a".into()],
                 int_columns: Vec::new(),
+                level: 2,
             }],
             marks: [("spool-1".to_string(), (3, 4096))].into_iter().collect(),
         };

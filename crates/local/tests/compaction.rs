@@ -1,0 +1,395 @@
+//! Compaction merges a day's segments into one: every row and every answer
+//! stays the same, queries running meanwhile still read their files, a
+//! crash never leaves a file counted twice, retention still drops days, and
+//! the background compactor settles old days by itself.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::ArrayRef;
+use arrow::row::{RowConverter, SortField};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use sentry_sls_local::{LocalProject, LocalStore, LocalStoreConfig};
+use sentry_sls_store::{
+    FieldIndex, FieldType, IndexConfig, LogBatch, LogRecord, LogStore, LogstoreConfig,
+    QueryRequest, QueryResult,
+};
+
+/// First day of the data (2023-12-09), long settled.
+const DAY0: i64 = 19_700;
+const DAYS: i64 = 3;
+const ROWS: u32 = 6_000;
+
+fn config(background: bool) -> LocalStoreConfig {
+    LocalStoreConfig {
+        flush_rows: 1_000,
+        flush_interval: Duration::from_secs(3600),
+        query_threads: 2,
+        background_compaction: background,
+        compact_interval: Duration::from_millis(50),
+        ..LocalStoreConfig::default()
+    }
+}
+
+fn index() -> IndexConfig {
+    let mut keys = BTreeMap::new();
+    for name in ["project_id", "group_id"] {
+        keys.insert(name.to_string(), FieldIndex::analytic(FieldType::Long));
+    }
+    for name in ["event_id", "user", "level", "extra"] {
+        keys.insert(name.to_string(), FieldIndex::analytic(FieldType::Text));
+    }
+    IndexConfig {
+        keys,
+        ..IndexConfig::default()
+    }
+}
+
+fn time(i: u32) -> u32 {
+    let day = i64::from(i) % DAYS;
+    ((DAY0 + day) * 86_400) as u32 + (i.wrapping_mul(7_919) % 86_400)
+}
+
+/// Row `i`: three projects, 50 groups, users missing on some rows, a column
+/// only some batches have, and one batch whose `group_id`s are not
+/// canonical integers (so its segment stores them as text).
+fn row(i: u32) -> LogRecord {
+    let group = 1_000 + (i * i) % 50;
+    let mut contents = vec![
+        ("project_id".into(), (1 + i % 3).to_string()),
+        (
+            "group_id".into(),
+            if (3_000..3_250).contains(&i) {
+                format!("0{group}")
+            } else {
+                group.to_string()
+            },
+        ),
+        (
+            "event_id".into(),
+            format!("{:032x}", u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        ),
+        (
+            "level".into(),
+            ["error", "warning"][(i % 7 % 2) as usize].into(),
+        ),
+    ];
+    if !i.is_multiple_of(10) {
+        contents.push(("user".into(), format!("u{}", i % 37)));
+    }
+    if (2_000..2_100).contains(&i) {
+        contents.push(("extra".into(), format!("x{}", i % 4)));
+    }
+    LogRecord {
+        time: time(i),
+        time_ns: i % 1000,
+        contents,
+    }
+}
+
+async fn setup(directory: &std::path::Path, background: bool) -> (LocalStore, Arc<LocalProject>) {
+    let store = LocalStore::open(directory, config(background)).unwrap();
+    let project = store.create_project("compaction").unwrap();
+    project
+        .create_logstore(LogstoreConfig {
+            name: "events".into(),
+            ttl: 3650,
+            shard_count: 1,
+            other: BTreeMap::new(),
+        })
+        .await
+        .unwrap();
+    project.create_index("events", index()).await.unwrap();
+    for start in (0..ROWS).step_by(250) {
+        let batch = LogBatch {
+            topic: "t".into(),
+            source: "s".into(),
+            tags: Vec::new(),
+            logs: (start..start + 250).map(row).collect(),
+        };
+        project.put_logs("events", batch).await.unwrap();
+    }
+    flush(&project).await;
+    (store, project)
+}
+
+async fn flush(project: &Arc<LocalProject>) {
+    let flushing = Arc::clone(project);
+    tokio::task::spawn_blocking(move || flushing.flush_all())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+async fn compact(project: &Arc<LocalProject>) -> usize {
+    let compacting = Arc::clone(project);
+    tokio::task::spawn_blocking(move || compacting.compact_all())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn query(project: &LocalProject, text: &str) -> QueryResult {
+    project
+        .get_logs(
+            "events",
+            QueryRequest {
+                from: DAY0 * 86_400,
+                to: (DAY0 + DAYS) * 86_400,
+                query: text.into(),
+                ..QueryRequest::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
+const QUERIES: [&str; 4] = [
+    "* | select project_id, group_id, count(*) as c, count(distinct user) as u, \
+     min(__time__) as lo, max(__time__) as hi, count(extra) as x \
+     group by project_id, group_id order by project_id, group_id limit 1000",
+    "* | select __time__, __time_ns_part__, event_id, project_id, group_id, user, level, extra \
+     order by event_id limit 100000",
+    "group_id: 1004 and project_id: 2 | select count(*) as c, max(event_id) as e",
+    "* | select level, count(*) as c group by level order by level",
+];
+
+/// Every query's rows, plus the raw rows of one search.
+async fn answers(project: &LocalProject) -> Vec<Vec<Vec<(String, String)>>> {
+    let mut all = Vec::new();
+    for text in QUERIES {
+        all.push(query(project, text).await.rows);
+    }
+    let one = format!("{:032x}", 4_321u64.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    all.push(query(project, &format!("event_id: {one}")).await.rows);
+    all
+}
+
+fn count(result: &QueryResult) -> u64 {
+    result.rows[0]
+        .iter()
+        .find(|(key, _)| key == "c")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap()
+}
+
+/// Whether the segment's rows are in (project_id, group_id, __time__) order.
+fn sorted(path: &PathBuf) -> bool {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    let schema = batches[0].schema();
+    let all = arrow::compute::concat_batches(&schema, &batches).unwrap();
+    let keys: Vec<ArrayRef> = ["project_id", "group_id", "__time__"]
+        .iter()
+        .map(|name| all.column_by_name(name).unwrap().clone())
+        .collect();
+    let converter = RowConverter::new(
+        keys.iter()
+            .map(|column| SortField::new(column.data_type().clone()))
+            .collect(),
+    )
+    .unwrap();
+    let rows = converter.convert_columns(&keys).unwrap();
+    (1..rows.num_rows()).all(|i| rows.row(i - 1) <= rows.row(i))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_keeps_every_row_and_answer_and_sorts_each_day() {
+    let directory = tempfile::tempdir().unwrap();
+    let (store, project) = setup(directory.path(), false).await;
+    let logstore = project.logstore("events").unwrap();
+    let before = logstore.segments();
+    assert!(
+        before.len() >= 3 * DAYS as usize,
+        "{} segments",
+        before.len()
+    );
+    let expected = answers(&project).await;
+    assert_eq!(expected[1].len(), ROWS as usize);
+
+    let merged = compact(&project).await;
+    assert_eq!(merged, before.len());
+    let after = logstore.segments();
+    assert_eq!(after.len(), DAYS as usize, "one segment per day");
+    assert_eq!(
+        after.iter().map(|segment| segment.rows).sum::<u64>(),
+        u64::from(ROWS)
+    );
+    for segment in &after {
+        assert!(segment.level > 0);
+        let path = logstore.segment_path(segment);
+        assert!(sorted(&path), "{} is not in key order", segment.path);
+    }
+    // The inputs are gone from disk, no temporary file is left.
+    for segment in &before {
+        assert!(!logstore.segment_path(segment).exists(), "{}", segment.path);
+    }
+    assert_eq!(answers(&project).await, expected);
+    // Nothing left to merge.
+    assert_eq!(compact(&project).await, 0);
+
+    // After a restart the manifest names the compacted segments.
+    drop(logstore);
+    store.shutdown();
+    drop(project);
+    drop(store);
+    let store = LocalStore::open(directory.path(), config(false)).unwrap();
+    let project = store.project("compaction").unwrap();
+    assert_eq!(project.logstore("events").unwrap().segments(), after);
+    assert_eq!(answers(&project).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_during_compaction_read_their_snapshot() {
+    let directory = tempfile::tempdir().unwrap();
+    let (_store, project) = setup(directory.path(), false).await;
+    let logstore = project.logstore("events").unwrap();
+    // A snapshot taken before compaction keeps its files readable…
+    let snapshot = logstore.snapshot(DAY0 * 86_400, (DAY0 + DAYS) * 86_400);
+    let pinned = snapshot.segment_paths.clone();
+    assert!(!pinned.is_empty());
+    let queries = {
+        let project = Arc::clone(&project);
+        tokio::spawn(async move {
+            let mut answered = 0;
+            for _ in 0..40 {
+                let result = query(&project, "* | select count(*) as c").await;
+                assert_eq!(count(&result), u64::from(ROWS));
+                answered += 1;
+            }
+            answered
+        })
+    };
+    compact(&project).await;
+    assert_eq!(queries.await.unwrap(), 40);
+    for path in &pinned {
+        assert!(
+            path.exists(),
+            "{} was deleted under a snapshot",
+            path.display()
+        );
+    }
+    // …until the snapshot is dropped.
+    drop(snapshot);
+    for path in &pinned {
+        assert!(
+            !path.exists(),
+            "{} outlived its last snapshot",
+            path.display()
+        );
+    }
+    let result = query(&project, "* | select count(*) as c").await;
+    assert_eq!(count(&result), u64::from(ROWS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_leftovers_are_removed_at_open() {
+    let directory = tempfile::tempdir().unwrap();
+    let (store, project) = setup(directory.path(), false).await;
+    let logstore = project.logstore("events").unwrap();
+    let inputs = logstore.segments();
+    // Keep copies of a day's inputs, as a crash after the manifest switch
+    // but before their deletion would leave them.
+    let day0: Vec<(PathBuf, Vec<u8>)> = inputs
+        .iter()
+        .filter(|segment| segment.day == DAY0)
+        .map(|segment| {
+            let path = logstore.segment_path(segment);
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    compact(&project).await;
+    let compacted = logstore.segments();
+    let first = logstore.segment_path(&compacted[0]);
+    let partition = first.parent().unwrap().to_path_buf();
+    for (path, bytes) in &day0 {
+        std::fs::write(path, bytes).unwrap();
+    }
+    // A merged file written before a crash, never named by the manifest, and
+    // a half-written one.
+    std::fs::copy(
+        &first,
+        partition.join("compacted-000000000000000000000001.parquet"),
+    )
+    .unwrap();
+    std::fs::write(
+        partition.join("compacted-000000000000000000000002.parquet.tmp"),
+        b"PAR1 half",
+    )
+    .unwrap();
+    drop(logstore);
+    store.shutdown();
+    drop(project);
+    drop(store);
+
+    let store = LocalStore::open(directory.path(), config(false)).unwrap();
+    let project = store.project("compaction").unwrap();
+    let logstore = project.logstore("events").unwrap();
+    assert_eq!(logstore.segments(), compacted);
+    let files: Vec<PathBuf> = std::fs::read_dir(&partition)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(files, vec![first.clone()], "only the named segment is left");
+    let result = query(&project, "* | select count(*) as c").await;
+    assert_eq!(count(&result), u64::from(ROWS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_drops_compacted_days() {
+    let directory = tempfile::tempdir().unwrap();
+    let (store, project) = setup(directory.path(), false).await;
+    compact(&project).await;
+    let logstore = project.logstore("events").unwrap();
+    let compacted: Vec<PathBuf> = logstore
+        .segments()
+        .iter()
+        .map(|segment| logstore.segment_path(segment))
+        .collect();
+    let mut settings = project.get_logstore("events").await.unwrap();
+    settings.ttl = 1;
+    project.update_logstore(settings).await.unwrap();
+    drop(logstore);
+    store.shutdown();
+    drop(project);
+    drop(store);
+    // Retention runs when the flusher is first idle after opening.
+    let store = LocalStore::open(directory.path(), config(false)).unwrap();
+    let project = store.project("compaction").unwrap();
+    let logstore = project.logstore("events").unwrap();
+    for _ in 0..100 {
+        if logstore.segments().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(logstore.segments().is_empty());
+    assert!(compacted.iter().all(|path| !path.exists()));
+    let result = query(&project, "* | select count(*) as c").await;
+    assert_eq!(count(&result), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_compactor_settles_old_days() {
+    let directory = tempfile::tempdir().unwrap();
+    let (_store, project) = setup(directory.path(), true).await;
+    let logstore = project.logstore("events").unwrap();
+    for _ in 0..200 {
+        if logstore.segments().len() == DAYS as usize {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let segments = logstore.segments();
+    assert_eq!(segments.len(), DAYS as usize, "{segments:?}");
+    let result = query(&project, "* | select count(*) as c").await;
+    assert_eq!(count(&result), u64::from(ROWS));
+}
