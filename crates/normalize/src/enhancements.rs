@@ -339,6 +339,53 @@ impl std::fmt::Display for Action {
 pub struct Rule {
     matchers: Vec<Matcher>,
     actions: Vec<Action>,
+    /// Families a frame must have for this rule to match it (a positive `family:`
+    /// matcher on the frame itself), as [`family_bit`]s; all bits when unrestricted.
+    /// Most default rules are `family:native` or `family:javascript`, so a stack trace
+    /// without such frames skips them without testing a frame.
+    families: u8,
+}
+
+/// The bit of a behaviour family (`behavior_family`) in a rule's family mask.
+fn family_bit(family: &str) -> u8 {
+    match family {
+        "native" => 1,
+        "javascript" => 2,
+        "other" => 4,
+        "all" => 7,
+        _ => 0,
+    }
+}
+
+/// The families of `frames`, as a mask of [`family_bit`]s.
+fn families_of(frames: &[MatchFrame]) -> u8 {
+    frames.iter().fold(0, |mask, f| mask | family_bit(f.family))
+}
+
+impl Rule {
+    fn new(matchers: Vec<Matcher>, actions: Vec<Action>) -> Rule {
+        let families = matchers
+            .iter()
+            .filter_map(|m| match m {
+                Matcher::Frame(fm) if fm.key == MatchKey::Family && !fm.negated => Some(
+                    fm.families
+                        .iter()
+                        .fold(0u8, |mask, flag| mask | family_bit(flag)),
+                ),
+                _ => None,
+            })
+            .fold(7u8, |mask, required| mask & required);
+        Rule {
+            matchers,
+            actions,
+            families,
+        }
+    }
+
+    /// False when no frame of a stack trace with these families can match.
+    fn may_match(&self, families: u8) -> bool {
+        self.families & families != 0
+    }
 }
 
 impl Rule {
@@ -380,10 +427,7 @@ impl Rule {
 
     fn subset(&self, keep: impl Fn(&Action) -> bool) -> Option<Rule> {
         let actions: Vec<Action> = self.actions.iter().filter(|a| keep(a)).cloned().collect();
-        (!actions.is_empty()).then(|| Rule {
-            matchers: self.matchers.clone(),
-            actions,
-        })
+        (!actions.is_empty()).then(|| Rule::new(self.matchers.clone(), actions))
     }
 }
 
@@ -521,6 +565,9 @@ pub struct Enhancements {
     rules: Vec<Rule>,
     /// Tells rule sets apart in the per-thread match caches.
     id: u64,
+    /// The exception fields the modifier and the updater rules read ([`exception_fields`]).
+    modifier_exception_fields: [bool; 3],
+    updater_exception_fields: [bool; 3],
 }
 
 /// What the modifier rules do to one stack trace, in order (replayed on a cache hit).
@@ -530,17 +577,75 @@ enum Effect {
     Category(usize, String),
 }
 
-/// Entries per thread and cache before it starts over: stack traces repeat heavily in
-/// real traffic (an issue is the same stack), so a few thousand cover the hot ones.
-const MATCH_CACHE_ENTRIES: usize = 4096;
+/// Entries per thread and cache generation. Stack traces repeat heavily in real traffic
+/// (an issue is the same stack), so a few thousand cover the hot ones; two generations
+/// keep the recently used ones when the current generation fills up.
+const MATCH_CACHE_ENTRIES: usize = 8192;
 
-/// 128 bits identifying a rule set and the exact inputs its matchers read (the match
-/// view of every frame and the exception fields): equal keys give equal matches.
-fn match_key(kind: u8, id: u64, frames: &[MatchFrame], exc: Option<&ExceptionData>) -> (u64, u64) {
+/// Which exception fields (`error.type`, `error.value`, `error.mechanism`) any of `rules`
+/// reads: only those belong in a memo key, so an exception value that differs per event
+/// (an id in the message) does not defeat the memo.
+fn exception_fields(rules: &[Rule]) -> [bool; 3] {
+    let mut fields = [false; 3];
+    for rule in rules {
+        for matcher in &rule.matchers {
+            let (Matcher::Frame(m) | Matcher::Caller(m) | Matcher::Callee(m)) = matcher;
+            match m.key {
+                MatchKey::Type => fields[0] = true,
+                MatchKey::Value => fields[1] = true,
+                MatchKey::Mechanism => fields[2] = true,
+                _ => {}
+            }
+        }
+    }
+    fields
+}
+
+/// 128 bits identifying a rule set and every input its matchers can read: per frame the
+/// raw fields `MatchFrame::new` derives its view from (so a hit builds no match views),
+/// and the exception fields the rules read. Equal keys give equal matches.
+fn match_key(
+    kind: u8,
+    rules: &Enhancements,
+    frames: &[&Map<String, Value>],
+    platform: Option<&str>,
+    exc: Option<&ExceptionData>,
+) -> (u64, u64) {
     use std::hash::{Hash, Hasher};
+    let fields = if kind == 0 {
+        rules.modifier_exception_fields
+    } else {
+        rules.updater_exception_fields
+    };
+    let exc = exc.map(|e| {
+        (
+            e.ty.as_deref().filter(|_| fields[0]),
+            e.value.as_deref().filter(|_| fields[1]),
+            e.mechanism.as_deref().filter(|_| fields[2]),
+        )
+    });
     let hash = |salt: u8| {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (salt, kind, id, frames, exc).hash(&mut hasher);
+        (salt, kind, rules.id, platform, exc, frames.len()).hash(&mut hasher);
+        for frame in frames {
+            let category = frame
+                .get("data")
+                .and_then(Value::as_object)
+                .and_then(|d| d.get("category"))
+                .and_then(Value::as_str);
+            (
+                category,
+                str_field(frame, "platform"),
+                str_field(frame, "package"),
+                str_field(frame, "abs_path"),
+                str_field(frame, "filename"),
+                str_field(frame, "raw_function"),
+                str_field(frame, "function"),
+                str_field(frame, "module"),
+                frame.get("in_app").and_then(Value::as_bool),
+            )
+                .hash(&mut hasher);
+        }
         hasher.finish()
     };
     (hash(1), hash(2))
@@ -552,21 +657,50 @@ fn memo<V>(
     key: (u64, u64),
     compute: impl FnOnce() -> V,
 ) -> std::rc::Rc<V> {
-    if let Some(hit) = cache.with(|c| c.borrow().get(&key).cloned()) {
+    let hit = cache.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(hit) = c.current.get(&key) {
+            return Some(hit.clone());
+        }
+        // Still in use: move it into the current generation.
+        let hit = c.previous.remove(&key)?;
+        c.insert(key, hit.clone());
+        Some(hit)
+    });
+    if let Some(hit) = hit {
         return hit;
     }
     let value = std::rc::Rc::new(compute());
-    cache.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= MATCH_CACHE_ENTRIES {
-            c.clear();
-        }
-        c.insert(key, value.clone());
-    });
+    cache.with(|c| c.borrow_mut().insert(key, value.clone()));
     value
 }
 
-type Cache<V> = std::cell::RefCell<std::collections::HashMap<(u64, u64), std::rc::Rc<V>>>;
+/// Two generations of memo entries: when the current one is full it becomes the previous
+/// one (dropping the older), so entries used since the last turn survive it.
+struct Generations<V> {
+    current: std::collections::HashMap<(u64, u64), std::rc::Rc<V>>,
+    previous: std::collections::HashMap<(u64, u64), std::rc::Rc<V>>,
+}
+
+impl<V> Default for Generations<V> {
+    fn default() -> Self {
+        Generations {
+            current: Default::default(),
+            previous: Default::default(),
+        }
+    }
+}
+
+impl<V> Generations<V> {
+    fn insert(&mut self, key: (u64, u64), value: std::rc::Rc<V>) {
+        if self.current.len() >= MATCH_CACHE_ENTRIES {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(key, value);
+    }
+}
+
+type Cache<V> = std::cell::RefCell<Generations<V>>;
 
 thread_local! {
     static MODIFIER_CACHE: Cache<Vec<Effect>> = Cache::default();
@@ -585,16 +719,18 @@ impl Enhancements {
                 rules.push(rule);
             }
         }
-        let modifier_rules = rules
+        let modifier_rules: Vec<Rule> = rules
             .iter()
             .filter_map(|r| r.subset(Action::is_modifier))
             .collect();
-        let updater_rules = rules
+        let updater_rules: Vec<Rule> = rules
             .iter()
             .filter_map(|r| r.subset(Action::is_updater))
             .collect();
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Enhancements {
+            modifier_exception_fields: exception_fields(&modifier_rules),
+            updater_exception_fields: exception_fields(&updater_rules),
             modifier_rules,
             updater_rules,
             rules,
@@ -614,12 +750,10 @@ impl Enhancements {
         platform: Option<&str>,
         exc: Option<&ExceptionData>,
     ) {
-        let match_frames: Vec<MatchFrame> = frames
-            .iter()
-            .map(|f| MatchFrame::new(f, platform))
-            .collect();
-        let key = match_key(0, self.id, &match_frames, exc);
+        let views: Vec<&Map<String, Value>> = frames.iter().map(|f| &**f).collect();
+        let key = match_key(0, self, &views, platform, exc);
         let effects = memo(&MODIFIER_CACHE, key, || {
+            let match_frames = views.iter().map(|f| MatchFrame::new(f, platform)).collect();
             self.modifier_effects(match_frames, exc)
         });
         for effect in effects.iter() {
@@ -646,7 +780,11 @@ impl Enhancements {
     ) -> Vec<Effect> {
         let mut effects = Vec::new();
         let len = match_frames.len();
+        let families = families_of(&match_frames);
         for rule in &self.modifier_rules {
+            if !rule.may_match(families) {
+                continue;
+            }
             let matched = rule.matching_frames(&match_frames, exc);
             for idx in matched {
                 for action in &rule.actions {
@@ -677,15 +815,17 @@ impl Enhancements {
         platform: Option<&str>,
         exc: Option<&ExceptionData>,
     ) -> std::rc::Rc<Vec<(usize, Vec<usize>)>> {
-        let match_frames: Vec<MatchFrame> = frames
-            .iter()
-            .map(|f| MatchFrame::new(f, platform))
-            .collect();
-        let key = match_key(1, self.id, &match_frames, exc);
+        let key = match_key(1, self, frames, platform, exc);
         memo(&UPDATER_CACHE, key, || {
+            let match_frames: Vec<MatchFrame> = frames
+                .iter()
+                .map(|f| MatchFrame::new(f, platform))
+                .collect();
+            let families = families_of(&match_frames);
             self.updater_rules
                 .iter()
                 .enumerate()
+                .filter(|(_, rule)| rule.may_match(families))
                 .filter_map(|(index, rule)| {
                     let matched = rule.matching_frames(&match_frames, exc);
                     (!matched.is_empty()).then_some((index, matched))
@@ -1045,7 +1185,7 @@ fn parse_line(line: &str) -> Result<Option<Rule>, String> {
     if !(p.rest().is_empty() || p.rest().starts_with('#')) {
         return Err(format!("unexpected '{}'", p.rest()));
     }
-    Ok(Some(Rule { matchers, actions }))
+    Ok(Some(Rule::new(matchers, actions)))
 }
 
 #[cfg(test)]
@@ -1093,5 +1233,58 @@ mod tests {
         assert_eq!(a["in_app"], false);
         assert_eq!(a["data"]["orig_in_app"], 1);
         assert_eq!(b["data"]["category"], "throw");
+    }
+
+    #[test]
+    fn family_rules_skip_other_families_and_still_match_their_own() {
+        let e = Enhancements::parse("family:native function:abort -group\nfunction:abort -app")
+            .unwrap();
+        let python = serde_json::json!({"function": "abort"});
+        let native = serde_json::json!({"function": "abort", "platform": "native"});
+        let python = [python.as_object().unwrap()];
+        let native = [native.as_object().unwrap()];
+        let matched = |frames: &[&Map<String, Value>]| -> Vec<usize> {
+            e.updater_matches(frames, Some("python"), None)
+                .iter()
+                .map(|(rule, _)| *rule)
+                .collect()
+        };
+        assert_eq!(matched(&python), vec![1]);
+        assert_eq!(matched(&native), vec![0, 1]);
+    }
+
+    #[test]
+    fn memo_keys_keep_the_exception_fields_rules_read() {
+        // The rules read `error.value`: equal frames with different values must not share
+        // a memo entry. Without such a rule the value is left out of the key.
+        let e = Enhancements::parse("error.value:boom* function:f -group").unwrap();
+        let frame = serde_json::json!({"function": "f"});
+        let frames = [frame.as_object().unwrap()];
+        let exc = |value: &str| ExceptionData {
+            ty: Some("E".into()),
+            value: Some(value.into()),
+            mechanism: None,
+        };
+        for _ in 0..2 {
+            assert_eq!(
+                e.updater_matches(&frames, None, Some(&exc("boom 1"))).len(),
+                1
+            );
+            assert_eq!(
+                e.updater_matches(&frames, None, Some(&exc("calm 2"))).len(),
+                0
+            );
+        }
+        assert_eq!(e.updater_exception_fields, [false, true, false]);
+        let plain = Enhancements::parse("function:f -group").unwrap();
+        assert_eq!(plain.updater_exception_fields, [false; 3]);
+        assert_eq!(
+            match_key(1, &plain, &frames, None, Some(&exc("a"))),
+            match_key(1, &plain, &frames, None, Some(&exc("b")))
+        );
+        assert_ne!(
+            match_key(1, &e, &frames, None, Some(&exc("a"))),
+            match_key(1, &e, &frames, None, Some(&exc("b")))
+        );
     }
 }

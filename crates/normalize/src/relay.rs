@@ -529,7 +529,7 @@ fn normalize_exceptions(event: &mut Map<String, Value>) {
     for v in values.iter_mut() {
         normalize_exception(v);
     }
-    event.insert("exception".into(), json!({ "values": values }));
+    event.insert("exception".into(), values_object(values));
 }
 
 fn normalize_threads(event: &mut Map<String, Value>) {
@@ -561,7 +561,7 @@ fn normalize_threads(event: &mut Map<String, Value>) {
         }
         obj.retain(|_, v| !v.is_null());
     }
-    event.insert("threads".into(), json!({ "values": values }));
+    event.insert("threads".into(), values_object(values));
 }
 
 fn normalize_fingerprint(event: &mut Map<String, Value>) {
@@ -685,7 +685,7 @@ fn normalize_breadcrumbs(event: &mut Map<String, Value>) {
             Some(Value::Object(o))
         })
         .collect();
-    event.insert("breadcrumbs".into(), json!({ "values": values }));
+    event.insert("breadcrumbs".into(), values_object(values));
 }
 
 fn percent_decode(s: &str) -> String {
@@ -793,6 +793,13 @@ fn normalize_request(event: &mut Map<String, Value>) {
     if let Some(Value::String(m)) = req.get_mut("method") {
         *m = m.to_uppercase();
     }
+}
+
+/// `{"values": values}`, moving the values (`json!` would copy them through serde).
+fn values_object(values: Vec<Value>) -> Value {
+    let mut map = Map::with_capacity(1);
+    map.insert("values".into(), Value::Array(values));
+    Value::Object(map)
 }
 
 /// Runs the normalisation. Errors only on payloads that are not a JSON object.
