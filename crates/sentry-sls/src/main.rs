@@ -208,6 +208,11 @@ fn key_policy(args: &ServeArgs) -> anyhow::Result<sentry_sls_server::ingest_api:
     Ok(sentry_sls_server::ingest_api::KeyPolicy::Strict(keys))
 }
 
+/// jemalloc: the ingest path allocates many small JSON values per event, and glibc's malloc
+/// spent a sixth of the server's CPU on them (`bench ingest`: 17% less CPU per event, same RSS).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
