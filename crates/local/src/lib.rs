@@ -41,6 +41,7 @@ mod compact;
 pub mod logstore;
 pub mod lookup;
 pub mod manifest;
+mod prune;
 pub mod query;
 pub mod search;
 pub mod sql;
@@ -163,8 +164,13 @@ impl QueryEnvironment {
     /// A fresh session (its own catalog, so each query's `log` table is its
     /// own) with the Presto functions registered.
     pub fn session(&self) -> Result<SessionContext, StoreError> {
-        let context =
-            SessionContext::new_with_config_rt(self.config.clone(), Arc::clone(&self.runtime));
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(self.config.clone())
+            .with_runtime_env(Arc::clone(&self.runtime))
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(prune::SplitLongInLists))
+            .build();
+        let context = SessionContext::new_with_state(state);
         udf::register(&context).map_err(|error| io_error("registering functions", error))?;
         Ok(context)
     }
