@@ -335,45 +335,108 @@ impl ScalarUDFImpl for JsonMapPart {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = string_arrays(&args.args)?;
         let input = &arrays[0];
-        let mut builder = arrow::array::ListBuilder::new(StringBuilder::new());
-        for row in 0..input.len() {
-            if !input.is_valid(row) {
-                builder.append(false);
-                continue;
+        // The tag-facet query calls keys and values on the same batch, one
+        // after the other on one thread: the first call splits each object
+        // once and leaves the other half here for the second.
+        let cached = LAST_SPLIT.with(|last| {
+            let mut last = last.borrow_mut();
+            let hit = last
+                .as_ref()
+                .is_some_and(|split| split.input.to_data().ptr_eq(&input.to_data()));
+            if hit {
+                last.take()
+                    .map(|split| if self.keys { split.keys } else { split.values })
+            } else {
+                None
             }
-            let text = input.value(row);
-            // Tags are flat objects of strings: read those without building
-            // a JSON value (the tag-facet query unnests every row's tags).
-            if let Some(pairs) = flat_string_object(text) {
-                for (key, value) in &pairs {
-                    builder
-                        .values()
-                        .append_value(if self.keys { key } else { value });
-                }
-                builder.append(true);
-                continue;
+        });
+        if let Some(array) = cached {
+            return Ok(ColumnarValue::Array(array));
+        }
+        let (keys, values) = split_objects(input);
+        let (wanted, other) = if self.keys {
+            (keys, values)
+        } else {
+            (values, keys)
+        };
+        LAST_SPLIT.with(|last| {
+            *last.borrow_mut() = Some(Split {
+                // The cached input keeps its buffers alive, so a later batch
+                // can never be mistaken for it by address.
+                input: input.clone(),
+                keys: if self.keys {
+                    Arc::clone(&wanted)
+                } else {
+                    Arc::clone(&other)
+                },
+                values: if self.keys {
+                    other
+                } else {
+                    Arc::clone(&wanted)
+                },
+            });
+        });
+        Ok(ColumnarValue::Array(wanted))
+    }
+}
+
+/// One batch of JSON objects split into key and value lists.
+struct Split {
+    input: StringArray,
+    keys: ArrayRef,
+    values: ArrayRef,
+}
+
+thread_local! {
+    /// The last batch split on this thread (see `JsonMapPart`).
+    static LAST_SPLIT: std::cell::RefCell<Option<Split>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The keys and the values (same order) of each JSON object text as two
+/// list arrays; NULL where the text is NULL or not an object.
+fn split_objects(input: &StringArray) -> (ArrayRef, ArrayRef) {
+    #[cfg(test)]
+    tests::SPLITS.with(|splits| splits.set(splits.get() + 1));
+    let mut keys = arrow::array::ListBuilder::new(StringBuilder::new());
+    let mut values = arrow::array::ListBuilder::new(StringBuilder::new());
+    for row in 0..input.len() {
+        if !input.is_valid(row) {
+            keys.append(false);
+            values.append(false);
+            continue;
+        }
+        let text = input.value(row);
+        // Tags are flat objects of strings: read those without building
+        // a JSON value (the tag-facet query unnests every row's tags).
+        if let Some(pairs) = flat_string_object(text) {
+            for (key, value) in &pairs {
+                keys.values().append_value(key);
+                values.values().append_value(value);
             }
-            let object = serde_json::from_str::<Value>(text).ok();
-            match object {
-                Some(Value::Object(map)) => {
-                    for (key, value) in &map {
-                        if self.keys {
-                            builder.values().append_value(key);
-                        } else {
-                            match value {
-                                Value::Null => builder.values().append_null(),
-                                Value::String(text) => builder.values().append_value(text),
-                                other => builder.values().append_value(other.to_string()),
-                            }
-                        }
+            keys.append(true);
+            values.append(true);
+            continue;
+        }
+        match serde_json::from_str::<Value>(text).ok() {
+            Some(Value::Object(map)) => {
+                for (key, value) in &map {
+                    keys.values().append_value(key);
+                    match value {
+                        Value::Null => values.values().append_null(),
+                        Value::String(text) => values.values().append_value(text),
+                        other => values.values().append_value(other.to_string()),
                     }
-                    builder.append(true);
                 }
-                _ => builder.append(false),
+                keys.append(true);
+                values.append(true);
+            }
+            _ => {
+                keys.append(false);
+                values.append(false);
             }
         }
-        Ok(ColumnarValue::Array(Arc::new(builder.finish())))
     }
+    (Arc::new(keys.finish()), Arc::new(values.finish()))
 }
 
 /// The members of a JSON object whose values are all strings and whose
@@ -793,6 +856,59 @@ impl ScalarUDFImpl for Dispatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Batches `split_objects` parsed on this thread.
+        pub(super) static SPLITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Keys and values of the same batch come from one parse; another batch
+    /// of the same shape is never answered from the cache.
+    #[tokio::test]
+    async fn map_keys_and_values_parse_each_batch_once() {
+        use arrow::array::RecordBatch;
+        let context = SessionContext::new();
+        register(&context).unwrap();
+        let batch = |texts: Vec<Option<&str>>| {
+            RecordBatch::try_from_iter([("t", Arc::new(StringArray::from(texts)) as ArrayRef)])
+                .unwrap()
+        };
+        let first = batch(vec![Some(r#"{"a":"1","b":"2"}"#), None, Some(r#"{"c":3}"#)]);
+        let second = batch(vec![Some(r#"{"x":"9","y":"8"}"#), Some("[1]"), Some("{}")]);
+        let table =
+            datafusion::datasource::MemTable::try_new(first.schema(), vec![vec![first, second]])
+                .unwrap();
+        context.register_table("m", Arc::new(table)).unwrap();
+        let before = SPLITS.with(std::cell::Cell::get);
+        let rows = context
+            .sql(
+                "SELECT array_to_string(sls_json_map_keys(t), ',') AS k, \
+                 array_to_string(sls_json_map_values(t), ',') AS v FROM m",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let splits = SPLITS.with(std::cell::Cell::get) - before;
+        let text = arrow::util::pretty::pretty_format_batches(&rows)
+            .unwrap()
+            .to_string();
+        let lines: Vec<&str> = text.lines().filter(|line| line.starts_with("| ")).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "| k   | v   |",
+                "| a,b | 1,2 |",
+                "|     |     |",
+                "| c   | 3   |",
+                "| x,y | 9,8 |",
+                "|     |     |",
+                "|     |     |",
+            ]
+        );
+        assert_eq!(splits, 2, "one parse per batch");
+    }
 
     #[test]
     fn flat_string_objects_read_like_json() {
