@@ -23,22 +23,40 @@ pub enum BodyError {
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Md5::digest(bytes);
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    let mut out = String::with_capacity(32);
+    for byte in digest {
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 15)] as char);
+    }
+    out
 }
 
-/// The record keys holding `body`, in order.
-pub fn encode(body: &[u8]) -> Result<Vec<(String, String)>, BodyError> {
-    let mut keys = Vec::new();
+/// The record keys holding `body`, in order (an owned body that fits is moved, not copied).
+pub fn encode(body: impl Into<Vec<u8>>) -> Result<Vec<(String, String)>, BodyError> {
+    let body: Vec<u8> = body.into();
+    let mut keys = Vec::with_capacity(4);
     if body.len() <= CHUNK {
-        if let Ok(text) = std::str::from_utf8(body) {
-            keys.push(("body_codec".to_string(), "json".to_string()));
-            keys.push(("body".to_string(), text.to_string()));
-            keys.push(("body_len".to_string(), body.len().to_string()));
-            keys.push(("body_md5".to_string(), md5_hex(body)));
-            return Ok(keys);
+        let len = body.len();
+        let md5 = md5_hex(&body);
+        match String::from_utf8(body) {
+            Ok(text) => {
+                keys.push(("body_codec".to_string(), "json".to_string()));
+                keys.push(("body".to_string(), text));
+                keys.push(("body_len".to_string(), len.to_string()));
+                keys.push(("body_md5".to_string(), md5));
+                return Ok(keys);
+            }
+            Err(error) => return encode_compressed(&error.into_bytes()),
         }
     }
+    encode_compressed(&body)
+}
+
+/// A body too large (or not UTF-8) for the plain form: zstd, base64, in chunks.
+fn encode_compressed(body: &[u8]) -> Result<Vec<(String, String)>, BodyError> {
+    let mut keys = Vec::new();
     let compressed =
         zstd::bulk::compress(body, 3).map_err(|error| BodyError::Corrupt(error.to_string()))?;
     let encoded = base64::engine::general_purpose::STANDARD.encode(compressed);
@@ -123,6 +141,11 @@ mod tests {
     fn small_bodies_stay_plain() {
         let keys = round_trip(br#"{"event_id":"a","message":"hi"}"#);
         assert_eq!(keys[0], ("body_codec".to_string(), "json".to_string()));
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            md5_hex(b"The quick brown fox jumps over the lazy dog"),
+            "9e107d9d372bb6826bd81d3542a419d6"
+        );
     }
 
     #[test]

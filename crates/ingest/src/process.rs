@@ -173,7 +173,7 @@ fn event_record(
     ));
     let body_bytes = sentry_json(Value::Object(event));
     let body_keys =
-        body::encode(&body_bytes).map_err(|error| ProcessError::TooLarge(error.to_string()))?;
+        body::encode(body_bytes).map_err(|error| ProcessError::TooLarge(error.to_string()))?;
     contents.extend(body_keys);
     let record = LogRecord {
         time: (timestamp_ms.div_euclid(1000)).clamp(0, i64::from(u32::MAX)) as u32,

@@ -74,6 +74,9 @@ pub enum SpoolError {
     Unavailable(String),
 }
 
+/// How long a caught-up shipper waits after new frames before shipping them.
+const SHIP_LINGER: Duration = Duration::from_millis(25);
+
 /// The shipper's stop signal and its drain deadline.
 struct Stopper<F> {
     stop: std::pin::Pin<Box<F>>,
@@ -114,7 +117,14 @@ impl<F: std::future::Future<Output = ()>> Stopper<F> {
                 // One more pass picks up frames written just before the stop.
                 self.start_drain();
             }
-            () = written.notified() => {}
+            () = written.notified() => {
+                // Let a round gather: each round saves the cursor twice (fsynced), so
+                // shipping every group commit on its own costs more than the wait.
+                tokio::select! {
+                    () = self.stop.as_mut() => self.start_drain(),
+                    () = tokio::time::sleep(SHIP_LINGER) => {}
+                }
+            }
             () = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
         true
