@@ -2,10 +2,10 @@
 //!
 //! Every segment is sorted by [`SORT_KEYS`](crate::logstore::SORT_KEYS),
 //! then time, so the merge is a k-way merge of sorted streams: each input is
-//! read one batch at a time and rows are copied to the output in key order,
-//! in batches of [`MERGE_BATCH_ROWS`]. Memory is bounded by one batch per
-//! input plus one output row group (capped in bytes by the segment writer),
-//! whatever the size of the day. Which segments to merge, and publishing the
+//! read one batch at a time and rows are copied to the output in key order.
+//! Memory is bounded by one batch per input (about [`INPUT_BATCH_BYTES`])
+//! plus one output row group (capped in bytes by the segment writer),
+//! whatever the size of the day; the logstore caps the inputs per merge. Which segments to merge, and publishing the
 //! result in the manifest, is the logstore's part (`logstore.rs`).
 
 use std::fs::File;
@@ -20,8 +20,32 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use crate::columnar::{self, SegmentWriter, TIME};
 use crate::logstore::SORT_KEYS;
 
-/// Rows per batch read from each input and written to the output.
+/// Most rows per batch read from each input and written to the output.
 const MERGE_BATCH_ROWS: usize = 8192;
+
+/// Memory one input's batch may take: rows carry event bodies of up to
+/// hundreds of KiB, so the batch shrinks with the segment's mean row size.
+const INPUT_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Rows per batch for a segment with these row groups: about
+/// [`INPUT_BATCH_BYTES`] of decoded data, between 64 and [`MERGE_BATCH_ROWS`].
+fn batch_rows(metadata: &parquet::file::metadata::ParquetMetaData) -> usize {
+    let rows: i64 = metadata
+        .row_groups()
+        .iter()
+        .map(|group| group.num_rows())
+        .sum();
+    let bytes: i64 = metadata
+        .row_groups()
+        .iter()
+        .map(|group| group.total_byte_size())
+        .sum();
+    if rows <= 0 || bytes <= 0 {
+        return MERGE_BATCH_ROWS;
+    }
+    let per_row = (bytes / rows).max(1) as usize;
+    (INPUT_BATCH_BYTES / per_row).clamp(64, MERGE_BATCH_ROWS)
+}
 
 /// What a merge wrote.
 #[derive(Debug)]
@@ -138,12 +162,17 @@ pub(crate) fn merge(
         },
     };
     let mut active: Vec<Input> = Vec::with_capacity(inputs.len());
+    // Output batches are as small as the smallest input batch.
+    let mut output_rows = MERGE_BATCH_ROWS;
     for path in inputs {
         let file =
             File::open(path).map_err(|error| format!("opening {}: {error}", path.display()))?;
-        let mut reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|error| format!("reading {}: {error}", path.display()))?
-            .with_batch_size(MERGE_BATCH_ROWS)
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|error| format!("reading {}: {error}", path.display()))?;
+        let rows = batch_rows(builder.metadata());
+        output_rows = output_rows.min(rows);
+        let mut reader = builder
+            .with_batch_size(rows)
             .build()
             .map_err(|error| format!("reading {}: {error}", path.display()))?;
         if let Some((slot, keys)) = merge.next_batch(&mut reader)? {
@@ -176,7 +205,7 @@ pub(crate) fn merge(
             merge.pending.push((input.slot, input.row));
             input.row += 1;
             if input.row == rows
-                || merge.pending.len() >= MERGE_BATCH_ROWS
+                || merge.pending.len() >= output_rows
                 || bound
                     .as_ref()
                     .is_some_and(|bound| input.keys.row(input.row) > bound.row())
@@ -193,7 +222,7 @@ pub(crate) fn merge(
                 active.push(reader_input);
             }
         }
-        if merge.pending.len() >= MERGE_BATCH_ROWS {
+        if merge.pending.len() >= output_rows {
             if cancelled() {
                 return Err("compaction cancelled".into());
             }
@@ -204,4 +233,80 @@ pub(crate) fn merge(
     let Merge { writer, merged, .. } = merge;
     writer.finish()?;
     Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+
+    use super::*;
+
+    fn segment(path: &Path, rows: i64, width: usize, start: i64) -> RecordBatch {
+        let batch = RecordBatch::try_from_iter([
+            (
+                TIME,
+                Arc::new(Int64Array::from_iter_values(start..start + rows)) as ArrayRef,
+            ),
+            (
+                "body",
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|row| format!("{row}{}", "x".repeat(width))),
+                )) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        columnar::write_parquet(path, &batch).unwrap();
+        batch
+    }
+
+    /// Batches shrink with the row size, and a merge of wide rows keeps
+    /// every row in order.
+    #[test]
+    fn wide_rows_merge_in_small_batches() {
+        let directory = tempfile::tempdir().unwrap();
+        let narrow = directory.path().join("narrow.parquet");
+        let wide = directory.path().join("wide.parquet");
+        segment(&narrow, 1000, 8, 0);
+        segment(&wide, 300, 64 * 1024, 500);
+        let rows_of = |path: &Path| {
+            let file = File::open(path).unwrap();
+            batch_rows(
+                ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap()
+                    .metadata(),
+            )
+        };
+        assert_eq!(rows_of(&narrow), MERGE_BATCH_ROWS);
+        assert_eq!(rows_of(&wide), 64);
+
+        let output = directory.path().join("merged.parquet");
+        let schema = arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new(TIME, arrow::datatypes::DataType::Int64, false),
+            arrow::datatypes::Field::new("body", arrow::datatypes::DataType::Utf8, true),
+        ]);
+        let merged = merge(&[narrow, wide], &Arc::new(schema), &output, &|| false).unwrap();
+        assert_eq!(
+            (merged.rows, merged.min_time, merged.max_time),
+            (1300, 0, 999)
+        );
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&output).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let times: Vec<i64> = reader
+            .flat_map(|batch| {
+                batch
+                    .unwrap()
+                    .column(0)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        let mut expected: Vec<i64> = (0..1000).chain(500..800).collect();
+        expected.sort();
+        assert_eq!(times, expected);
+    }
 }

@@ -22,7 +22,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::array::AsArray;
-use arrow::compute::{sort_to_indices, take_record_batch};
 use arrow::record_batch::RecordBatch;
 use sentry_sls_store::{
     IndexConfig, LogBatch, LogstoreConfig, StoreError, StoreErrorCode, WriteKey,
@@ -835,37 +834,49 @@ fn flush_frozen(
     let schema = columnar::storage_schema_typed(&names, &columnar::int_columns(batches));
     let unified: Vec<RecordBatch> = batches
         .iter()
+        .filter(|batch| batch.num_rows() > 0)
         .map(|batch| columnar::unify(batch, &schema))
         .collect::<Result<_, _>>()
         .map_err(|error| io_error("building segment", error))?;
-    let all = arrow::compute::concat_batches(&schema, &unified)
-        .map_err(|error| io_error("building segment", error))?;
-    drop(unified);
-    let times = all.column(0).as_primitive::<arrow::datatypes::Int64Type>();
-    let days_of_rows: Vec<i64> = times
-        .values()
-        .iter()
-        .map(|time| time.div_euclid(SECONDS_PER_DAY))
-        .collect();
-    let days: BTreeSet<i64> = days_of_rows.iter().copied().collect();
+    // Only the sort keys and times are concatenated to find the order; the wide columns
+    // (bodies) are gathered from the memtable batches a chunk at a time as they are
+    // written, so a flush holds one chunk beyond the memtable, not two copies of it.
+    let (order, times) = flush_order(&schema, &unified)?;
+    let mut starts = Vec::with_capacity(unified.len());
+    let mut total = 0usize;
+    for batch in &unified {
+        starts.push(total);
+        total += batch.num_rows();
+    }
+    let locate = |global: usize| {
+        let batch = starts.partition_point(|&start| start <= global) - 1;
+        (batch, global - starts[batch])
+    };
+    let mut days: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
+    for &global in order.values() {
+        let global = global as usize;
+        days.entry(times.value(global).div_euclid(SECONDS_PER_DAY))
+            .or_default()
+            .push(locate(global));
+    }
+    let sources: Vec<&RecordBatch> = unified.iter().collect();
     let mut new_segments = Vec::new();
-    for (ordinal, day) in days.iter().enumerate() {
+    for (ordinal, (day, rows)) in days.iter().enumerate() {
         let from = day * SECONDS_PER_DAY;
-        let in_day: arrow::array::BooleanArray = days_of_rows
-            .iter()
-            .map(|row_day| Some(row_day == day))
+        // Columns with a value in this day's rows (meta columns always).
+        let keep: Vec<usize> = (0..schema.fields().len())
+            .filter(|&index| {
+                index < columnar::META_COLUMNS.len()
+                    || rows
+                        .iter()
+                        .any(|&(batch, row)| unified[batch].column(index).is_valid(row))
+            })
             .collect();
-        let record_batch = if days.len() == 1 {
-            all.clone()
-        } else {
-            arrow::compute::filter_record_batch(&all, &in_day)
-                .map_err(|error| io_error("building segment", error))?
-        };
-        let record_batch = drop_all_null_columns(&record_batch);
-        let record_batch = sort_segment(&record_batch)?;
-        if record_batch.num_rows() == 0 {
-            continue;
-        }
+        let day_schema = Arc::new(
+            schema
+                .project(&keep)
+                .map_err(|error| io_error("building segment", error))?,
+        );
         let relative = format!("segments/{day}/{through:020}-{ordinal}.parquet");
         let path = shared.directory.join(&relative);
         let partition = path.parent().expect("segment parent");
@@ -877,20 +888,33 @@ fn flush_frozen(
                 .and_then(|()| wal::sync_directory(&shared.directory))
                 .map_err(|error| io_error("syncing partition directories", error))?;
         }
-        columnar::write_parquet(&path, &record_batch)
+        let mut writer = columnar::SegmentWriter::create(&path, Arc::clone(&day_schema))
             .map_err(|error| io_error("writing segment", error))?;
-        let times = record_batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .expect("__time__ is Int64");
+        for chunk in rows.chunks(FLUSH_CHUNK_ROWS) {
+            let gathered = arrow::compute::interleave_record_batch(&sources, chunk)
+                .and_then(|batch| batch.project(&keep))
+                .map_err(|error| io_error("building segment", error))?;
+            writer
+                .write(&gathered)
+                .map_err(|error| io_error("writing segment", error))?;
+        }
+        writer
+            .finish()
+            .map_err(|error| io_error("writing segment", error))?;
+        let (min_time, max_time) = rows.iter().fold((i64::MAX, i64::MIN), |(low, high), &(b, r)| {
+            let time = unified[b]
+                .column(0)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .value(r);
+            (low.min(time), high.max(time))
+        });
         new_segments.push(segment_meta(
             relative,
             *day,
-            arrow::compute::min(times).unwrap_or(from),
-            arrow::compute::max(times).unwrap_or(from),
-            record_batch.num_rows() as u64,
-            &record_batch.schema(),
+            if rows.is_empty() { from } else { min_time },
+            if rows.is_empty() { from } else { max_time },
+            rows.len() as u64,
+            &day_schema,
             0,
         ));
     }
@@ -953,41 +977,40 @@ fn segment_meta(
     }
 }
 
-/// Columns of content keys that no row of this partition has (the schema
-/// is built from the whole memtable) are left out of the segment.
-fn drop_all_null_columns(batch: &RecordBatch) -> RecordBatch {
-    let keep: Vec<usize> = (0..batch.num_columns())
-        .filter(|&index| {
-            index < columnar::META_COLUMNS.len()
-                || batch.column(index).null_count() < batch.num_rows()
-        })
-        .collect();
-    batch
-        .project(&keep)
-        .expect("projection of existing columns")
-}
+/// Rows per chunk gathered from the memtable while a flush writes a segment.
+const FLUSH_CHUNK_ROWS: usize = 8192;
 
-/// Orders a segment's rows by [`SORT_KEYS`] (those it has), then time.
-fn sort_segment(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
-    let mut keys: Vec<arrow::compute::SortColumn> = SORT_KEYS
-        .iter()
-        .filter_map(|name| batch.column_by_name(name))
-        .map(|column| arrow::compute::SortColumn {
-            values: Arc::clone(column),
-            options: None,
-        })
-        .collect();
-    let indices = if keys.is_empty() {
-        sort_to_indices(batch.column(0), None, None)
-    } else {
-        keys.push(arrow::compute::SortColumn {
-            values: Arc::clone(batch.column(0)),
-            options: None,
-        });
-        arrow::compute::lexsort_to_indices(&keys, None)
+/// The flush order of the memtable rows of `batches` (concatenated numbering): by
+/// [`SORT_KEYS`] (those in `schema`), then time; with every row's `__time__`.
+fn flush_order(
+    schema: &arrow::datatypes::SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(arrow::array::UInt32Array, arrow::array::Int64Array), StoreError> {
+    let concat = |index: usize| {
+        let columns: Vec<&dyn arrow::array::Array> =
+            batches.iter().map(|batch| batch.column(index).as_ref()).collect();
+        if columns.is_empty() {
+            return Ok(arrow::array::new_empty_array(schema.field(index).data_type()));
+        }
+        arrow::compute::concat(&columns).map_err(|error| io_error("sorting segment", error))
+    };
+    let mut keys: Vec<arrow::compute::SortColumn> = Vec::new();
+    for name in SORT_KEYS {
+        if let Some((index, _)) = schema.column_with_name(name) {
+            keys.push(arrow::compute::SortColumn {
+                values: concat(index)?,
+                options: None,
+            });
+        }
     }
-    .map_err(|error| io_error("sorting segment", error))?;
-    take_record_batch(batch, &indices).map_err(|error| io_error("sorting segment", error))
+    let time = concat(0)?;
+    keys.push(arrow::compute::SortColumn {
+        values: Arc::clone(&time),
+        options: None,
+    });
+    let order = arrow::compute::lexsort_to_indices(&keys, None)
+        .map_err(|error| io_error("sorting segment", error))?;
+    Ok((order, time.as_primitive::<arrow::datatypes::Int64Type>().clone()))
 }
 
 /// Drops whole day partitions older than the TTL.
@@ -1034,6 +1057,8 @@ fn apply_retention(shared: &Shared) -> Result<(), StoreError> {
 /// Picks the segments of one day partition to merge, or `None`.
 ///
 /// - `force`: any day with two or more segments, merged whole.
+/// - At most `2 × compact_min_segments` inputs per merge (the smallest),
+///   so a merge's memory stays bounded; the next round takes the rest.
 /// - A settled day (ended `compact_settle` ago; no flush of live traffic
 ///   lands in it any more) is merged whole once its smaller segments add up
 ///   to an eighth of its largest or there are `compact_min_segments` of
@@ -1054,6 +1079,17 @@ fn plan_compaction(
         days.entry(segment.day).or_default().push(segment);
     }
     let min_segments = config.compact_min_segments.max(2);
+    // Bounded memory: a merge reads one batch per input at a time.
+    let max_inputs = min_segments * 2;
+    // The smallest segments first when there are more than `max_inputs`;
+    // the next round merges the rest.
+    let capped = |mut inputs: Vec<SegmentMeta>| {
+        if inputs.len() > max_inputs {
+            inputs.sort_by_key(|segment| segment.rows);
+            inputs.truncate(max_inputs);
+        }
+        inputs
+    };
     for (day, in_day) in days {
         if in_day.len() < 2 {
             continue;
@@ -1067,7 +1103,13 @@ fn plan_compaction(
         let largest = in_day.iter().map(|segment| segment.rows).max().unwrap_or(0);
         let rest: u64 = in_day.iter().map(|segment| segment.rows).sum::<u64>() - largest;
         if force || (settled && (rest * 8 >= largest || in_day.len() >= min_segments)) {
-            return Some((day, in_day.into_iter().cloned().collect(), top + 1));
+            let inputs = capped(in_day.into_iter().cloned().collect());
+            let level = inputs
+                .iter()
+                .map(|segment| segment.level)
+                .max()
+                .unwrap_or(0);
+            return Some((day, inputs, level + 1));
         }
         for level in 0..=top {
             let tier: Vec<SegmentMeta> = in_day
@@ -1076,7 +1118,7 @@ fn plan_compaction(
                 .map(|segment| (*segment).clone())
                 .collect();
             if tier.len() >= min_segments {
-                return Some((day, tier, level + 1));
+                return Some((day, capped(tier), level + 1));
             }
         }
     }
@@ -1293,6 +1335,14 @@ mod tests {
         // Not settled yet within the grace period after midnight.
         let early = today * SECONDS_PER_DAY + 60;
         assert_eq!(plan_compaction(&settled, early, &config, false), None);
+        // At most twice `compact_min_segments` inputs per merge, the
+        // smallest first.
+        let many: Vec<SegmentMeta> = (0..10)
+            .map(|index| segment(yesterday, 100 + index, 0, &format!("s{index}")))
+            .collect();
+        let (_, inputs, level) = plan_compaction(&many, now, &config, true).unwrap();
+        assert_eq!((inputs.len(), level), (8, 1));
+        assert!(inputs.iter().all(|segment| segment.rows < 108));
         // One segment per day: nothing to do, even forced.
         let single = vec![segment(yesterday, 5, 0, "a"), segment(today, 5, 0, "b")];
         assert_eq!(plan_compaction(&single, now, &config, true), None);
