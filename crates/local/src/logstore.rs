@@ -862,7 +862,6 @@ fn flush_frozen(
     let sources: Vec<&RecordBatch> = unified.iter().collect();
     let mut new_segments = Vec::new();
     for (ordinal, (day, rows)) in days.iter().enumerate() {
-        let from = day * SECONDS_PER_DAY;
         // Columns with a value in this day's rows (meta columns always).
         let keep: Vec<usize> = (0..schema.fields().len())
             .filter(|&index| {
@@ -901,18 +900,20 @@ fn flush_frozen(
         writer
             .finish()
             .map_err(|error| io_error("writing segment", error))?;
-        let (min_time, max_time) = rows.iter().fold((i64::MAX, i64::MIN), |(low, high), &(b, r)| {
-            let time = unified[b]
-                .column(0)
-                .as_primitive::<arrow::datatypes::Int64Type>()
-                .value(r);
-            (low.min(time), high.max(time))
-        });
+        let (min_time, max_time) =
+            rows.iter()
+                .fold((i64::MAX, i64::MIN), |(low, high), &(b, r)| {
+                    let time = unified[b]
+                        .column(0)
+                        .as_primitive::<arrow::datatypes::Int64Type>()
+                        .value(r);
+                    (low.min(time), high.max(time))
+                });
         new_segments.push(segment_meta(
             relative,
             *day,
-            if rows.is_empty() { from } else { min_time },
-            if rows.is_empty() { from } else { max_time },
+            min_time,
+            max_time,
             rows.len() as u64,
             &day_schema,
             0,
@@ -987,10 +988,14 @@ fn flush_order(
     batches: &[RecordBatch],
 ) -> Result<(arrow::array::UInt32Array, arrow::array::Int64Array), StoreError> {
     let concat = |index: usize| {
-        let columns: Vec<&dyn arrow::array::Array> =
-            batches.iter().map(|batch| batch.column(index).as_ref()).collect();
+        let columns: Vec<&dyn arrow::array::Array> = batches
+            .iter()
+            .map(|batch| batch.column(index).as_ref())
+            .collect();
         if columns.is_empty() {
-            return Ok(arrow::array::new_empty_array(schema.field(index).data_type()));
+            return Ok(arrow::array::new_empty_array(
+                schema.field(index).data_type(),
+            ));
         }
         arrow::compute::concat(&columns).map_err(|error| io_error("sorting segment", error))
     };
@@ -1010,7 +1015,10 @@ fn flush_order(
     });
     let order = arrow::compute::lexsort_to_indices(&keys, None)
         .map_err(|error| io_error("sorting segment", error))?;
-    Ok((order, time.as_primitive::<arrow::datatypes::Int64Type>().clone()))
+    Ok((
+        order,
+        time.as_primitive::<arrow::datatypes::Int64Type>().clone(),
+    ))
 }
 
 /// Drops whole day partitions older than the TTL.

@@ -393,3 +393,52 @@ async fn the_background_compactor_settles_old_days() {
     let result = query(&project, "* | select count(*) as c").await;
     assert_eq!(count(&result), u64::from(ROWS));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushes_write_sorted_day_segments_without_empty_columns() {
+    let directory = tempfile::tempdir().unwrap();
+    let (_store, project) = setup(directory.path(), false).await;
+    let logstore = project.logstore("events").unwrap();
+    let segments = logstore.segments();
+    // Six flushes of rows spread over three days: a segment per flush and day.
+    assert_eq!(segments.len(), 6 * DAYS as usize, "{segments:?}");
+    let mut rows = 0;
+    let mut with_extra = 0;
+    for segment in &segments {
+        let path = logstore.segment_path(segment);
+        assert!(
+            sorted(&path),
+            "{path:?} is not in (project, group, time) order"
+        );
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<_> = reader.map(Result::unwrap).collect();
+        let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        assert_eq!(all.num_rows() as u64, segment.rows);
+        let times = all
+            .column_by_name("__time__")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        let (low, high) = (
+            arrow::compute::min(times).unwrap(),
+            arrow::compute::max(times).unwrap(),
+        );
+        assert_eq!((low, high), (segment.min_time, segment.max_time));
+        assert_eq!(low.div_euclid(86_400), segment.day);
+        assert_eq!(high.div_euclid(86_400), segment.day);
+        for name in ["user", "extra", "level", "event_id"] {
+            if let Some(column) = all.column_by_name(name) {
+                assert!(column.null_count() < all.num_rows(), "{name} is all null");
+            }
+        }
+        with_extra += usize::from(all.column_by_name("extra").is_some());
+        rows += segment.rows;
+    }
+    assert_eq!(rows, u64::from(ROWS));
+    // Rows 2000..2100 (one flush, all three days) have `extra`; no other segment does.
+    assert_eq!(with_extra, DAYS as usize);
+}
