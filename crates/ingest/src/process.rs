@@ -211,6 +211,42 @@ fn sentry_json(value: Value) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// Processes a few sample events (Python, JavaScript and native stack traces, a message) and
+/// drops the records: this builds the grouping rules and compiles the lazily built regexes
+/// before the first request, which would otherwise pay for it (with a concurrent request
+/// blocked on the same initialisation) on an async worker. Returns the records made.
+pub fn warm_up() -> usize {
+    let frames = |platform: &str| {
+        serde_json::json!([
+            {"function": "main", "module": "app.main", "filename": "app/main.py", "in_app": true,
+             "platform": platform, "context_line": "run()", "lineno": 3},
+            {"function": "std::panicking::begin_panic", "package": "/usr/lib/libstd.so",
+             "abs_path": "https://cdn.example.com/app.js", "platform": platform, "lineno": 7}
+        ])
+    };
+    // One envelope per event: an envelope holds at most one event item.
+    let mut records = 0;
+    for platform in ["python", "javascript", "native"] {
+        let event = serde_json::json!({
+            "platform": platform,
+            "message": "warm-up 42 at 0xdeadbeef",
+            "exception": {"values": [{"type": "WarmUp", "value": "warm-up 1 of 3",
+                "mechanism": {"type": "generic", "handled": true},
+                "stacktrace": {"frames": frames(platform)}}]},
+        });
+        let text = format!("{{}}\n{{\"type\":\"event\"}}\n{event}\n");
+        records += Envelope::parse_slice(text.as_bytes(), &sentry_sls_event::Limits::default())
+            .ok()
+            .and_then(|envelope| {
+                process(ProjectId(1), &envelope, SystemTime::now(), "warm-up").ok()
+            })
+            .map_or(0, |processed| {
+                processed.batches.iter().map(|b| b.logs.len()).sum()
+            });
+    }
+    records
+}
+
 /// The records of `envelope` for `project_id`, received at `received`.
 pub fn process(
     project_id: ProjectId,
@@ -349,6 +385,12 @@ mod tests {
                 "{timestamp}"
             );
         }
+    }
+
+    #[test]
+    fn warm_up_processes_its_samples() {
+        // The samples go through the whole pipeline (a panic here would stop `serve`).
+        assert_eq!(warm_up(), 3);
     }
 
     #[test]

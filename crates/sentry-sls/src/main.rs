@@ -383,6 +383,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let ingest_router =
         sentry_sls_server::ingest_api::router(spool.clone(), ingest_config, Some(metrics));
+    // Grouping rules and regexes are built before the port opens, not by the first requests.
+    let warmed = tokio::task::spawn_blocking(sentry_sls_ingest::warm_up).await?;
+    tracing::debug!(warmed, "grouping warmed up");
     let ingest_listener = tokio::net::TcpListener::bind(args.ingest_listen)
         .await
         .with_context(|| format!("binding ingest to {}", args.ingest_listen))?;
