@@ -322,6 +322,9 @@ async fn setup(args: SetupArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Grouping rules and regexes are built before any port opens (meanwhile the store
+    // opens), not by the first requests on the async workers.
+    let warming = tokio::task::spawn_blocking(sentry_sls_ingest::warm_up);
     let opened = args.store.open()?;
     if opened.local.is_some() {
         // The embedded store is ours to set up; real SLS is set up with
@@ -368,6 +371,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Arc::clone(&opened.store),
             nodestore,
         ));
+    let warmed = warming.await?;
+    tracing::debug!(warmed, "grouping warmed up");
     let listener = tokio::net::TcpListener::bind(args.snuba_listen)
         .await
         .with_context(|| format!("binding the Snuba API to {}", args.snuba_listen))?;
@@ -383,9 +388,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let ingest_router =
         sentry_sls_server::ingest_api::router(spool.clone(), ingest_config, Some(metrics));
-    // Grouping rules and regexes are built before the port opens, not by the first requests.
-    let warmed = tokio::task::spawn_blocking(sentry_sls_ingest::warm_up).await?;
-    tracing::debug!(warmed, "grouping warmed up");
     let ingest_listener = tokio::net::TcpListener::bind(args.ingest_listen)
         .await
         .with_context(|| format!("binding ingest to {}", args.ingest_listen))?;
