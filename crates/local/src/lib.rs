@@ -258,16 +258,19 @@ impl LocalProject {
         }
     }
 
-    /// Flushes every logstore's memtable into segments (blocking).
-    pub fn flush_all(&self) -> Result<(), StoreError> {
-        let logstores: Vec<Arc<Logstore>> = self
-            .logstores
+    /// The open logstores, taken out of the lock so each can be worked on without it.
+    fn all_logstores(&self) -> Vec<Arc<Logstore>> {
+        self.logstores
             .read()
             .expect("logstores lock")
             .values()
             .cloned()
-            .collect();
-        for logstore in logstores {
+            .collect()
+    }
+
+    /// Flushes every logstore's memtable into segments (blocking).
+    pub fn flush_all(&self) -> Result<(), StoreError> {
+        for logstore in self.all_logstores() {
             logstore.flush()?;
         }
         Ok(())
@@ -276,15 +279,8 @@ impl LocalProject {
     /// Merges every day partition of every logstore into one segment each
     /// ([`Logstore::compact_all`]; blocking). Returns the segments merged.
     pub fn compact_all(&self) -> Result<usize, StoreError> {
-        let logstores: Vec<Arc<Logstore>> = self
-            .logstores
-            .read()
-            .expect("logstores lock")
-            .values()
-            .cloned()
-            .collect();
         let mut merged = 0;
-        for logstore in logstores {
+        for logstore in self.all_logstores() {
             merged += logstore.compact_all()?;
         }
         Ok(merged)

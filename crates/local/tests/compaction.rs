@@ -178,14 +178,22 @@ fn count(result: &QueryResult) -> u64 {
 }
 
 /// Whether the segment's rows are in (project_id, group_id, __time__) order.
-fn sorted(path: &PathBuf) -> bool {
+/// Every row of a segment file, as one batch.
+fn read_segment(path: &PathBuf) -> arrow::record_batch::RecordBatch {
     let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
         .unwrap()
         .build()
         .unwrap();
     let batches: Vec<_> = reader.map(Result::unwrap).collect();
-    let schema = batches[0].schema();
-    let all = arrow::compute::concat_batches(&schema, &batches).unwrap();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+fn sorted(path: &PathBuf) -> bool {
+    sorted_rows(&read_segment(path))
+}
+
+/// Whether the rows are in (project_id, group_id, time) order.
+fn sorted_rows(all: &arrow::record_batch::RecordBatch) -> bool {
     let keys: Vec<ArrayRef> = ["project_id", "group_id", "__time__"]
         .iter()
         .map(|name| all.column_by_name(name).unwrap().clone())
@@ -406,16 +414,11 @@ async fn flushes_write_sorted_day_segments_without_empty_columns() {
     let mut with_extra = 0;
     for segment in &segments {
         let path = logstore.segment_path(segment);
+        let all = read_segment(&path);
         assert!(
-            sorted(&path),
+            sorted_rows(&all),
             "{path:?} is not in (project, group, time) order"
         );
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        let batches: Vec<_> = reader.map(Result::unwrap).collect();
-        let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
         assert_eq!(all.num_rows() as u64, segment.rows);
         let times = all
             .column_by_name("__time__")
