@@ -126,6 +126,17 @@ impl StoreExecutor {
         plan: &Plan,
     ) -> Result<ResultSet, SnubaError> {
         let (rows, totals) = match &plan.totals_query {
+            // The rows carry the totals; a page without rows has none to
+            // carry, so then the totals query answers.
+            Some(totals) if plan.totals_inline => {
+                let rows = self.run(&plan.query, plan).await?;
+                let totals = if rows.rows.is_empty() {
+                    Some(self.run(totals, plan).await?)
+                } else {
+                    None
+                };
+                (rows, totals)
+            }
             Some(totals) => {
                 let (rows, totals) =
                     tokio::join!(self.run(&plan.query, plan), self.run(totals, plan));
@@ -150,16 +161,22 @@ impl StoreExecutor {
             .collect();
         decoded = post_process(decoded, plan);
         let totals = if query.query.wants_totals() {
-            let row = totals.as_ref().and_then(|totals| totals.rows.first());
+            // The totals query names its columns `c_<result index>` too; rows
+            // carrying the totals name them `t_<result index>`.
+            let (row, prefix) = match &totals {
+                Some(totals) => (totals.rows.first(), "c"),
+                None => (rows.rows.first(), "t"),
+            };
             Some(
                 columns
                     .iter()
                     .enumerate()
                     .map(|(index, column)| match (plan.totals_columns[index], row) {
-                        // The totals query names its columns `c_<result index>` too.
-                        (Some(_), Some(row)) => {
-                            decode_cell(value(row, &[], index), &column.ty, plan.shapes[index])
-                        }
+                        (Some(_), Some(row)) => decode_cell(
+                            named(row, &format!("{prefix}_{index}")),
+                            &column.ty,
+                            plan.shapes[index],
+                        ),
                         _ => crate::types::default_cell(&column.ty),
                     })
                     .collect(),
@@ -173,6 +190,13 @@ impl StoreExecutor {
             totals,
         })
     }
+}
+
+/// The value of the column aliased `alias` (`null` when absent).
+fn named<'r>(row: &'r [(String, String)], alias: &str) -> &'r str {
+    row.iter()
+        .find(|(key, _)| key == alias)
+        .map_or("null", |(_, value)| value.as_str())
 }
 
 /// The value of result column `index` (SQL alias `c_index`, or position).
@@ -296,6 +320,8 @@ mod tests {
     /// records the queries it saw.
     struct Canned {
         rows: Vec<Vec<&'static str>>,
+        /// Column names of `rows` (empty: `c_<position>`).
+        names: Vec<&'static str>,
         failure: Option<StoreError>,
         seen: Mutex<Vec<StoreQuery>>,
     }
@@ -337,7 +363,13 @@ mod tests {
                     .map(|row| {
                         row.iter()
                             .enumerate()
-                            .map(|(index, value)| (format!("c_{index}"), value.to_string()))
+                            .map(|(index, value)| {
+                                let name = match self.names.get(index) {
+                                    Some(name) => name.to_string(),
+                                    None => format!("c_{index}"),
+                                };
+                                (name, value.to_string())
+                            })
                             .collect()
                     })
                     .collect(),
@@ -351,19 +383,73 @@ mod tests {
     }
 
     fn run(rows: Vec<Vec<&'static str>>, snql: &str) -> Result<ResultSet, SnubaError> {
+        run_named(rows, Vec::new(), snql).0
+    }
+
+    /// [`run`] with the store's column names, and the queries it was sent.
+    fn run_named(
+        rows: Vec<Vec<&'static str>>,
+        names: Vec<&'static str>,
+        snql: &str,
+    ) -> (Result<ResultSet, SnubaError>, Vec<String>) {
         let store = Arc::new(Canned {
             rows,
+            names,
             failure: None,
             seen: Mutex::new(Vec::new()),
         });
-        let executor = StoreExecutor::new(store, "logstore-rum", 30, Duration::from_secs(5));
-        let query = parse_and_validate(snql, Checks::QUERY)?;
+        let executor = StoreExecutor::new(
+            Arc::clone(&store) as Arc<dyn LogStore>,
+            "logstore-rum",
+            30,
+            Duration::from_secs(5),
+        );
+        let query = match parse_and_validate(snql, Checks::QUERY) {
+            Ok(query) => query,
+            Err(error) => return (Err(error), Vec::new()),
+        };
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async {
+        let result = runtime.block_on(async {
             tokio::task::spawn_blocking(move || executor.execute(&query))
                 .await
                 .unwrap()
-        })
+        });
+        let seen = store.seen.lock().unwrap();
+        (result, seen.iter().map(|query| query.query.clone()).collect())
+    }
+
+    const ISSUE_LIST: &str = "MATCH (events) SELECT max(timestamp) AS last_seen, uniq(group_id) AS total BY group_id \
+        WHERE project_id = 1 AND timestamp >= toDateTime('2025-12-01T00:00:00') AND timestamp < toDateTime('2025-12-02T00:00:00') \
+        ORDER BY last_seen DESC LIMIT 1 TOTALS True";
+
+    #[test]
+    fn totals_come_with_the_rows_from_one_query() {
+        let (result, seen) = run_named(
+            vec![vec!["7", "1764590400", "1", "1764590401", "12"]],
+            vec!["c_0", "c_1", "c_2", "t_1", "t_2"],
+            ISSUE_LIST,
+        );
+        let result = result.unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(seen[0].contains("OVER ()"), "{seen:?}");
+        assert_eq!(result.rows[0][0], Cell::UInt(7));
+        let totals = result.totals.expect("totals");
+        assert_eq!(totals[0], Cell::UInt(0));
+        assert_eq!(
+            totals[1].to_json(),
+            serde_json::json!("2025-12-01T12:00:01+00:00")
+        );
+        assert_eq!(totals[2], Cell::UInt(12));
+    }
+
+    #[test]
+    fn a_page_without_rows_gets_its_totals_from_the_totals_query() {
+        let (result, seen) = run_named(Vec::new(), Vec::new(), ISSUE_LIST);
+        let result = result.unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(!seen[1].contains("GROUP BY"), "{seen:?}");
+        assert!(result.rows.is_empty());
+        assert_eq!(result.totals.expect("totals")[2], Cell::UInt(0));
     }
 
     const WHERE: &str = "WHERE project_id = 1 AND timestamp >= toDateTime('2025-12-01T00:00:00') AND timestamp < toDateTime('2025-12-02T00:00:00')";
@@ -444,6 +530,7 @@ mod tests {
         }
         let store = Arc::new(Canned {
             rows: Vec::new(),
+            names: Vec::new(),
             failure: Some(StoreError::new(StoreErrorCode::ServerBusy, "busy")),
             seen: Mutex::new(Vec::new()),
         });

@@ -183,6 +183,9 @@ impl Translator<'_> {
 
     /// A ClickHouse function call.
     pub(crate) fn function(&mut self, name: &str, args: &[Expr]) -> Result<Sql, SnubaError> {
+        if self.window_totals && crate::functions::is_aggregate_function(name) {
+            return self.window_total(name, args);
+        }
         match name {
             "equals" | "notEquals" | "less" | "lessOrEquals" | "greater" | "greaterOrEquals"
             | "in" | "notIn" => self.comparison(name, args),
@@ -686,6 +689,43 @@ impl Translator<'_> {
                 "function {other} is not supported by sentry-sls"
             ))),
         }
+    }
+
+    /// The `TOTALS` value of aggregate `name(args)` in a grouped query, as a
+    /// window over the grouped rows: the sum of the per-group counts and
+    /// sums, the min of the mins, the max of the maxes, and for `uniq(k)` of
+    /// the only GROUP BY key the number of groups with a non-NULL key. So
+    /// the totals come with the rows from one scan (ClickHouse computes
+    /// TOTALS in the same pass). Any other aggregate cannot be combined from
+    /// per-group values: an error, and the caller runs a totals query.
+    /// Exact only when every row is in exactly one group (no arrayJoin) and
+    /// the totals cover every group (no HAVING): the caller checks both.
+    fn window_total(&mut self, name: &str, args: &[Expr]) -> Result<Sql, SnubaError> {
+        let combine = match name {
+            "count" | "countIf" | "sum" | "sumIf" => "sum",
+            "min" | "minIf" => "min",
+            "max" | "maxIf" => "max",
+            "uniq" | "uniqExact" | "uniqHLL12" | "uniqCombined" | "uniqCombined64" => {
+                arity(name, args, 1)?;
+                if !(self.group_keys.len() == 1
+                    && args[0].as_column() == Some(self.group_keys[0].as_str()))
+                {
+                    return Err(unsupported("no window total for uniq of a non-key"));
+                }
+                // A column reference: no aggregate inside, so no recursion here.
+                let key = self.expr(&args[0])?;
+                return Ok(Sql::value(format!("count({}) OVER ()", key.text)));
+            }
+            _ => return Err(unsupported(format!("no window total for {name}"))),
+        };
+        self.window_totals = false;
+        let inner = self.function(name, args);
+        self.window_totals = true;
+        let inner = inner?;
+        if inner.boolean {
+            return Err(unsupported("no window total for a boolean aggregate"));
+        }
+        Ok(Sql::value(format!("{combine}({}) OVER ()", inner.text)))
     }
 
     /// `quantile(p)(x)` and friends.

@@ -61,6 +61,10 @@ pub struct Plan {
     pub shapes: Vec<Shape>,
     /// For each result column, its index in the totals query (None: default).
     pub totals_columns: Vec<Option<usize>>,
+    /// The rows carry the totals (columns `t_<result index>`, the same in
+    /// every row; see `Translator::window_total`): `totals_query` is only
+    /// needed when the page has no rows.
+    pub totals_inline: bool,
     /// Service-side steps.
     pub post: Post,
 }
@@ -134,6 +138,10 @@ pub(crate) struct Translator<'a> {
     pub(crate) distinct_counts: bool,
     /// Columns of the GROUP BY being translated (empty without one).
     pub(crate) group_keys: Vec<String>,
+    /// Translate aggregates as the `TOTALS` value over all groups, a window
+    /// over the grouped rows (`sum(count(*)) OVER ()`); see
+    /// [`Translator::window_total`].
+    pub(crate) window_totals: bool,
 }
 
 impl Translator<'_> {
@@ -197,6 +205,9 @@ impl Translator<'_> {
                 Ok(Sql::value(columns::subscript(column, key)?))
             }
             ExprKind::Function { name, args } => self.function(name, args),
+            ExprKind::Curried { .. } if self.window_totals => {
+                Err(unsupported("no window total for a parametric aggregate"))
+            }
             ExprKind::Curried { name, params, args } => self.curried(name, params, args),
             ExprKind::Lambda { .. } | ExprKind::Argument(_) => Err(unsupported(
                 "lambdas are only supported in arrayExists/arrayAll over array columns",
@@ -268,6 +279,7 @@ struct Built {
     sql: String,
 }
 
+#[derive(Clone)]
 struct Clauses {
     select: Vec<String>,
     shapes: Vec<Shape>,
@@ -425,6 +437,7 @@ fn inner_sql(
         unnest: None,
         distinct_counts,
         group_keys: Vec::new(),
+        window_totals: false,
     };
     let built = clauses(&mut translator, query)?;
     let from = from_clause(&translator, "log");
@@ -540,6 +553,7 @@ pub fn translate_with(
                 unnest: None,
                 distinct_counts,
                 group_keys: Vec::new(),
+                window_totals: false,
             },
         ),
         Source::Subquery(inner) => {
@@ -566,6 +580,7 @@ pub fn translate_with(
                     // The outer level counts the inner query's rows.
                     distinct_counts: false,
                     group_keys: Vec::new(),
+                    window_totals: false,
                 },
             )
         }
@@ -620,10 +635,38 @@ pub fn translate_with(
     } else {
         limit.to_string()
     };
-    let sql = assemble(&built, &from_sql, Some(&sql_limit), None);
+    let mut sql = assemble(&built, &from_sql, Some(&sql_limit), None);
 
     let mut totals_columns = vec![None; query.select.len()];
     let mut totals_query = None;
+    let mut totals_inline = false;
+    if query.wants_totals()
+        && matches!(query.source, Source::Entity(_))
+        && built.having.is_none()
+        && translator.unnest.is_none()
+        && post.limit_by.is_none()
+    {
+        // Every row in exactly one group and every group in the totals: when
+        // each aggregate combines from per-group values, the totals are a
+        // window over the grouped rows of the same scan.
+        translator.window_totals = true;
+        let windows: Result<Vec<String>, SnubaError> = query
+            .select
+            .iter()
+            .enumerate()
+            .filter(|(index, item)| *index >= query.group_by.len() && contains_aggregate(&item.expr))
+            .map(|(index, item)| {
+                Ok(format!("{} AS \"t_{index}\"", translator.expr(&item.expr)?.text))
+            })
+            .collect();
+        translator.window_totals = false;
+        if let Some(windows) = windows.ok().filter(|windows| !windows.is_empty()) {
+            let mut inline = built.clone();
+            inline.select.extend(windows);
+            sql = assemble(&inline, &from_sql, Some(&sql_limit), None);
+            totals_inline = true;
+        }
+    }
     if query.wants_totals() && matches!(query.source, Source::Entity(_)) {
         // Totals aggregate over all rows: no GROUP BY.
         translator.group_keys.clear();
@@ -684,6 +727,7 @@ pub fn translate_with(
         totals_query,
         shapes: built.shapes,
         totals_columns,
+        totals_inline,
         post,
     })
 }

@@ -42,6 +42,35 @@ fn issue_list_sort_date_with_totals() {
 }
 
 #[test]
+fn totals_of_combinable_aggregates_are_windows_over_the_groups() {
+    let list = plan(&format!(
+        "MATCH (events SAMPLE 1.0) SELECT multiply(toUInt64(max(timestamp)), 1000) AS `last_seen`, count() AS `n`, uniq(group_id) AS `total` BY group_id WHERE {RANGE} AND project_id IN tuple(1) ORDER BY last_seen DESC, group_id ASC LIMIT 26 OFFSET 0 TOTALS True"
+    ));
+    assert!(list.totals_inline);
+    assert!(
+        list.query.contains(
+            "(cast(max(max(__time__)) OVER () AS bigint) * 1000) AS \"t_1\", \
+             sum(count(*)) OVER () AS \"t_2\", count(\"group_id\") OVER () AS \"t_3\" FROM log"
+        ),
+        "{}",
+        list.query
+    );
+    // Still built: it answers a page without rows.
+    assert!(list.totals_query.is_some());
+
+    // A distinct count over all groups cannot be combined from per-group ones.
+    let users = plan(&format!(
+        "MATCH (events) SELECT uniq(tags[sentry:user]) AS `u`, uniq(group_id) AS `total` BY group_id WHERE {RANGE} AND project_id IN tuple(1) ORDER BY u DESC LIMIT 26 TOTALS True"
+    ));
+    assert!(!users.totals_inline && !users.query.contains("OVER"), "{}", users.query);
+    // HAVING: totals cover only the passing groups, which a window cannot see.
+    let having = plan(&format!(
+        "MATCH (events) SELECT count() AS `n` BY group_id WHERE {RANGE} AND project_id IN tuple(1) HAVING n > 1 ORDER BY n DESC LIMIT 26 TOTALS True"
+    ));
+    assert!(!having.totals_inline && !having.query.contains("OVER"), "{}", having.query);
+}
+
+#[test]
 fn distinct_counts_count_each_event_once() {
     let validated = parse_and_validate(&format!(
         "MATCH (events) SELECT count() AS `n`, countIf(equals(level, 'error')) AS `e`, uniq(user) AS `u` \
