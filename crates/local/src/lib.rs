@@ -38,6 +38,7 @@ use sentry_sls_store::{
 
 pub mod columnar;
 mod compact;
+mod distinct;
 pub mod logstore;
 pub mod lookup;
 pub mod manifest;

@@ -11,9 +11,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, JoinConstraint, JoinOperator,
-    LimitClause, Query, Select, SetExpr, Statement, TableFactor, TableWithJoins, Value, VisitMut,
-    VisitorMut,
+    DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
+    JoinConstraint, JoinOperator, LimitClause, Query, Select, SetExpr, Statement, TableFactor,
+    TableWithJoins, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -65,12 +65,36 @@ fn plain_arguments(function: &Function) -> Option<Vec<String>> {
         .collect()
 }
 
+/// `x` of `f(DISTINCT x)` (one plain argument, no other clauses).
+fn distinct_argument(function: &Function) -> Option<String> {
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    match (
+        &list.duplicate_treatment,
+        list.clauses.as_slice(),
+        list.args.as_slice(),
+    ) {
+        (
+            Some(DuplicateTreatment::Distinct),
+            [],
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(expr))],
+        ) => Some(expr.to_string()),
+        _ => None,
+    }
+}
+
 /// The replacement text of a Presto function call, if it needs one.
 fn rewrite_function(function: &Function) -> Result<Option<String>, String> {
     if function.over.is_some() || function.filter.is_some() {
         return Ok(None);
     }
     let name = function.name.to_string().to_ascii_lowercase();
+    if let Some(value) = distinct_argument(function).filter(|_| name == "count") {
+        // One set of value hashes per group (`distinct.rs`) instead of
+        // DataFusion's second grouping by (group, value).
+        return Ok(Some(format!("{}({value})", crate::distinct::NAME)));
+    }
     let Some(arguments) = plain_arguments(function) else {
         return Ok(None);
     };
@@ -460,6 +484,15 @@ mod tests {
         assert_eq!(
             rewritten("select count_if(if(a, true, false)) limit 1"),
             "SELECT count(CASE WHEN CASE WHEN a THEN true ELSE false END THEN 1 END) FROM log LIMIT 1"
+        );
+        // Distinct counts keep one set of hashes per group (distinct.rs).
+        assert_eq!(
+            rewritten("select g, count(DISTINCT \"user\") as u group by g order by count(DISTINCT \"user\") desc limit 5"),
+            "SELECT g, sls_count_distinct(\"user\") AS u FROM log GROUP BY g ORDER BY sls_count_distinct(\"user\") DESC LIMIT 5"
+        );
+        assert_eq!(
+            rewritten("select count(*), sum(DISTINCT a) limit 1"),
+            "SELECT count(*), sum(DISTINCT a) FROM log LIMIT 1"
         );
     }
 

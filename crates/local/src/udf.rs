@@ -35,6 +35,9 @@ pub fn register(context: &SessionContext) -> Result<()> {
     context.register_udf(ScalarUDF::from(JsonMapPart::new(false)));
     context.register_udf(ScalarUDF::from(ToTimestamp::new()));
     context.register_udf(ScalarUDF::from(SlsMatch::new()));
+    context.register_udaf(datafusion::logical_expr::AggregateUDF::from(
+        crate::distinct::CountDistinct::new(),
+    ));
     let array_element = context.udf("array_element")?;
     let map_extract = context.udf("map_extract")?;
     let array_has = context.udf("array_has")?;

@@ -415,7 +415,10 @@ mod tests {
                 .unwrap()
         });
         let seen = store.seen.lock().unwrap();
-        (result, seen.iter().map(|query| query.query.clone()).collect())
+        (
+            result,
+            seen.iter().map(|query| query.query.clone()).collect(),
+        )
     }
 
     const ISSUE_LIST: &str = "MATCH (events) SELECT max(timestamp) AS last_seen, uniq(group_id) AS total BY group_id \

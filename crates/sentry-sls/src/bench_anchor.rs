@@ -49,6 +49,21 @@ const PROMOTED_TAGS: [(&str, &str); 7] = [
     ("device", "device"),
 ];
 
+/// The names of the anchor queries `--queries` selects (all without it).
+fn selected_names(args: &QueryBenchArgs) -> Vec<&'static str> {
+    queries()
+        .into_iter()
+        .map(|(name, _, _)| name)
+        .filter(|name| {
+            args.queries.is_empty()
+                || args
+                    .queries
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix.as_str()))
+        })
+        .collect()
+}
+
 /// The anchor's queries (names as in queries.sql) as the SnQL Sentry sends
 /// for them, and the result columns in ClickHouse's order.
 fn queries() -> Vec<(&'static str, String, &'static [&'static str])> {
@@ -661,6 +676,11 @@ fn loadavg() -> Value {
 
 /// Runs the anchor comparison and returns the report.
 pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> {
+    anyhow::ensure!(
+        !selected_names(args).is_empty(),
+        "--queries {:?} selects none of the anchor's queries (Q1_…Q8_)",
+        args.queries
+    );
     let parquet_path = anchor.join("errors.parquet");
     let file_rows = ParquetRecordBatchReaderBuilder::try_new(
         File::open(&parquet_path).with_context(|| format!("opening {}", parquet_path.display()))?,
@@ -680,7 +700,7 @@ pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> 
                 "--engines",
                 "chdb",
                 "--queries",
-                "Q1_,Q2_,Q3_,Q4_,Q5h_,Q5d_,Q6_,Q7_,Q8_",
+                &selected_names(args).join(","),
             ])
             .arg("--work")
             .arg(anchor)
@@ -773,7 +793,11 @@ pub async fn run(args: &QueryBenchArgs, anchor: &Path) -> anyhow::Result<Value> 
     let load_before = loadavg();
     let mut results = Vec::new();
     let mut all_ok = true;
+    let selected = selected_names(args);
     for (name, text, columns) in queries() {
+        if !selected.contains(&name) {
+            continue;
+        }
         let body = json!({"query": text, "dataset": "events", "app_id": "bench",
                           "tenant_ids": {"referrer": "bench", "organization_id": 1}});
         let mut timings = Vec::new();

@@ -53,6 +53,10 @@ pub struct QueryBenchArgs {
     /// `--work-dir`, deleted afterwards).
     #[arg(long)]
     pub(crate) store_dir: Option<PathBuf>,
+    /// With `--anchor`: only the queries whose names start with one of
+    /// these (comma-separated, e.g. `Q5d,Q7`); all by default.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) queries: Vec<String>,
     /// With `--anchor`: flush the memtable at this many rows (and never by
     /// WAL size or age during the import) instead of the store's defaults,
     /// to measure fewer, larger segments (what compaction would leave).

@@ -654,9 +654,14 @@ pub fn translate_with(
             .select
             .iter()
             .enumerate()
-            .filter(|(index, item)| *index >= query.group_by.len() && contains_aggregate(&item.expr))
+            .filter(|(index, item)| {
+                *index >= query.group_by.len() && contains_aggregate(&item.expr)
+            })
             .map(|(index, item)| {
-                Ok(format!("{} AS \"t_{index}\"", translator.expr(&item.expr)?.text))
+                Ok(format!(
+                    "{} AS \"t_{index}\"",
+                    translator.expr(&item.expr)?.text
+                ))
             })
             .collect();
         translator.window_totals = false;

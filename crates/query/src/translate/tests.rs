@@ -62,12 +62,20 @@ fn totals_of_combinable_aggregates_are_windows_over_the_groups() {
     let users = plan(&format!(
         "MATCH (events) SELECT uniq(tags[sentry:user]) AS `u`, uniq(group_id) AS `total` BY group_id WHERE {RANGE} AND project_id IN tuple(1) ORDER BY u DESC LIMIT 26 TOTALS True"
     ));
-    assert!(!users.totals_inline && !users.query.contains("OVER"), "{}", users.query);
+    assert!(
+        !users.totals_inline && !users.query.contains("OVER"),
+        "{}",
+        users.query
+    );
     // HAVING: totals cover only the passing groups, which a window cannot see.
     let having = plan(&format!(
         "MATCH (events) SELECT count() AS `n` BY group_id WHERE {RANGE} AND project_id IN tuple(1) HAVING n > 1 ORDER BY n DESC LIMIT 26 TOTALS True"
     ));
-    assert!(!having.totals_inline && !having.query.contains("OVER"), "{}", having.query);
+    assert!(
+        !having.totals_inline && !having.query.contains("OVER"),
+        "{}",
+        having.query
+    );
 }
 
 #[test]
