@@ -342,7 +342,7 @@ mod tests {
         let groups = [0, 0, 0, 0, 1, 1];
         let mut first = SetsAccumulator::default();
         first
-            .update_batch(&[values.clone()], &groups, None, 2)
+            .update_batch(std::slice::from_ref(&values), &groups, None, 2)
             .unwrap();
         // A second partition saw "b" in group 1 and "a" again in group 0.
         let mut second = SetsAccumulator::default();
@@ -376,7 +376,7 @@ mod tests {
     fn one_set_without_groups_and_filters_apply() {
         let values: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), Some(1), None, Some(7)]));
         let mut single = SetAccumulator::default();
-        single.update_batch(&[values.clone()]).unwrap();
+        single.update_batch(std::slice::from_ref(&values)).unwrap();
         let state = single.state().unwrap();
         let mut merged = SetAccumulator::default();
         merged.merge_batch(&[state[0].to_array().unwrap()]).unwrap();

@@ -151,6 +151,8 @@ fn retire_files(state: &mut State, retired: &[SegmentMeta]) {
 pub struct Snapshot {
     /// Absolute paths of the segments that may hold rows in the range.
     pub segment_paths: Vec<PathBuf>,
+    /// Each segment's oldest and newest `__time__`, and its rows.
+    pub segment_spans: std::collections::HashMap<PathBuf, (i64, i64, u64)>,
     /// Memtable batches (active and frozen), each with its own columns.
     pub memtable: Vec<RecordBatch>,
     /// Every content and tag column name of the logstore.
@@ -431,10 +433,17 @@ impl Logstore {
             .filter(|segment| segment.max_time >= from && segment.min_time < to)
             .collect();
         let mut rows: u64 = overlapping.iter().map(|segment| segment.rows).sum();
-        let pins: Vec<Arc<SegmentFile>> = overlapping
-            .iter()
-            .filter_map(|segment| state.files.get(&segment.path).cloned())
-            .collect();
+        let mut pins: Vec<Arc<SegmentFile>> = Vec::with_capacity(overlapping.len());
+        let mut segment_spans = std::collections::HashMap::with_capacity(overlapping.len());
+        for segment in &overlapping {
+            if let Some(file) = state.files.get(&segment.path) {
+                segment_spans.insert(
+                    file.path.clone(),
+                    (segment.min_time, segment.max_time, segment.rows),
+                );
+                pins.push(Arc::clone(file));
+            }
+        }
         let segment_paths = pins.iter().map(|file| file.path.clone()).collect();
         let mut memtable: Vec<RecordBatch> = Vec::new();
         for frozen in &state.frozen {
@@ -461,6 +470,7 @@ impl Logstore {
         });
         Snapshot {
             segment_paths,
+            segment_spans,
             memtable,
             columns: state.columns.clone(),
             int_columns,

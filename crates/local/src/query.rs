@@ -213,47 +213,20 @@ pub async fn execute(
         (snapshot.segment_paths, snapshot.memtable) = (paths, memtable);
         processed_rows = pruned.unwrap_or(processed_rows);
     }
-    let schema = columnar::storage_schema_typed(&snapshot.columns, &snapshot.int_columns);
-    let context = environment.session()?;
-    let raw = raw_table(&context, &schema, &snapshot).await?;
-    let filter = col(TIME)
-        .gt_eq(lit(request.from))
-        .and(col(TIME).lt(lit(request.to)))
-        .and(
-            search::filter(
-                &search_expr,
-                &index,
-                &snapshot.columns,
-                &snapshot.int_columns,
-            )
-            .map_err(invalid)?,
-        );
-    let filtered = raw.filter(filter).map_err(query_error)?;
-
+    let inputs = Inputs {
+        index: &index,
+        search: &search_expr,
+        request,
+        snapshot: &snapshot,
+    };
     let Some(prepared) = prepared else {
+        let context = environment.session()?;
+        let filtered = inputs.filtered(&context, &snapshot.segment_paths).await?;
         return search_rows(filtered, request, processed_rows).await;
     };
-    let view = filtered
-        .select(sql_projection(
-            &index,
-            &snapshot.columns,
-            &snapshot.int_columns,
-        ))
-        .map_err(query_error)?;
-    context
-        .register_table("log", view.into_view())
-        .map_err(query_error)?;
-    let plan = context
-        .state()
-        .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
-            prepared.statement,
-        )))
-        .await
-        .map_err(query_error)?;
-    let frame = context
-        .execute_logical_plan(plan)
-        .await
-        .map_err(query_error)?;
+    let frame = inputs
+        .plan(environment, &snapshot.segment_paths, &prepared.statement)
+        .await?;
     let keys: Vec<String> = frame
         .schema()
         .fields()
@@ -275,11 +248,16 @@ pub async fn execute(
                 .map_err(|e| invalid(e.to_string()))?
         );
     }
-    let batches = frame.collect().await.map_err(query_error)?;
-    let mut rows = Vec::new();
-    for batch in &batches {
-        render_rows(batch, &keys, false, &mut rows)?;
-    }
+    let rows = match time_top_k(frame.logical_plan()) {
+        Some(top) if snapshot.segment_paths.len() > 1 => {
+            drop(frame);
+            let (rows, read) =
+                newest_first(&inputs, environment, &prepared.statement, &top, &keys).await?;
+            processed_rows = processed_rows.min(read);
+            rows
+        }
+        _ => collect_rows(frame, &keys).await?,
+    };
     Ok(QueryResult {
         progress: Progress::Complete,
         keys,
@@ -289,17 +267,269 @@ pub async fn execute(
     })
 }
 
+/// What one query reads: the snapshot's inputs through the search filter.
+struct Inputs<'a> {
+    index: &'a IndexConfig,
+    search: &'a SearchExpr,
+    request: &'a QueryRequest,
+    snapshot: &'a crate::logstore::Snapshot,
+}
+
+impl Inputs<'_> {
+    /// The memtable and `segments` rows in `[from, to)` that match the search.
+    async fn filtered(
+        &self,
+        context: &SessionContext,
+        segments: &[std::path::PathBuf],
+    ) -> Result<DataFrame, StoreError> {
+        let snapshot = self.snapshot;
+        let schema = columnar::storage_schema_typed(&snapshot.columns, &snapshot.int_columns);
+        let raw = raw_table(context, &schema, segments, &snapshot.memtable).await?;
+        let filter = col(TIME)
+            .gt_eq(lit(self.request.from))
+            .and(col(TIME).lt(lit(self.request.to)))
+            .and(
+                search::filter(
+                    self.search,
+                    self.index,
+                    &snapshot.columns,
+                    &snapshot.int_columns,
+                )
+                .map_err(invalid)?,
+            );
+        raw.filter(filter).map_err(query_error)
+    }
+
+    /// `statement` over those rows as the table `log`, in a fresh session.
+    async fn plan(
+        &self,
+        environment: &crate::QueryEnvironment,
+        segments: &[std::path::PathBuf],
+        statement: &datafusion::sql::sqlparser::ast::Statement,
+    ) -> Result<DataFrame, StoreError> {
+        let context = environment.session()?;
+        let view = self
+            .filtered(&context, segments)
+            .await?
+            .select(sql_projection(
+                self.index,
+                &self.snapshot.columns,
+                &self.snapshot.int_columns,
+            ))
+            .map_err(query_error)?;
+        context
+            .register_table("log", view.into_view())
+            .map_err(query_error)?;
+        let plan = context
+            .state()
+            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+                statement.clone(),
+            )))
+            .await
+            .map_err(query_error)?;
+        context
+            .execute_logical_plan(plan)
+            .await
+            .map_err(query_error)
+    }
+}
+
+async fn collect_rows(
+    frame: DataFrame,
+    keys: &[String],
+) -> Result<Vec<Vec<(String, String)>>, StoreError> {
+    let batches = frame.collect().await.map_err(query_error)?;
+    let mut rows = Vec::new();
+    for batch in &batches {
+        render_rows(batch, keys, false, &mut rows)?;
+    }
+    Ok(rows)
+}
+
+/// A query whose answer is its first `fetch` rows by `__time__`, selected
+/// as the result column `key`.
+#[derive(Debug, PartialEq)]
+struct TimeTopK {
+    fetch: usize,
+    descending: bool,
+    key: String,
+}
+
+/// `SELECT … __time__ AS key … FROM log WHERE … ORDER BY key [DESC], … LIMIT
+/// n`: rows of `log`, no aggregation, join or subquery, ordered by time first.
+fn time_top_k(plan: &datafusion::logical_expr::LogicalPlan) -> Option<TimeTopK> {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::{FetchType, LogicalPlan, SkipType};
+    let LogicalPlan::Limit(limit) = plan else {
+        return None;
+    };
+    let (Ok(SkipType::Literal(0)), Ok(FetchType::Literal(Some(fetch)))) =
+        (limit.get_skip_type(), limit.get_fetch_type())
+    else {
+        return None;
+    };
+    let LogicalPlan::Sort(sort) = limit.input.as_ref() else {
+        return None;
+    };
+    let Expr::Column(first) = &sort.expr.first()?.expr else {
+        return None;
+    };
+    let LogicalPlan::Projection(projection) = sort.input.as_ref() else {
+        return None;
+    };
+    let is_time = |expr: &Expr| matches!(expr, Expr::Column(column) if column.name == TIME);
+    let selected = projection.expr.iter().any(|expr| match expr {
+        Expr::Alias(alias) => alias.name == first.name && is_time(&alias.expr),
+        other => first.name == TIME && is_time(other),
+    });
+    // Only filters, projections and unions of the inputs below (the `log`
+    // view is those): every row of the answer is a row of one input, and no
+    // subquery reads `log` on its own.
+    let mut plain = true;
+    projection
+        .input
+        .apply(|node| {
+            let allowed = matches!(
+                node,
+                LogicalPlan::Projection(_)
+                    | LogicalPlan::Filter(_)
+                    | LogicalPlan::TableScan(_)
+                    | LogicalPlan::SubqueryAlias(_)
+                    | LogicalPlan::Union(_)
+            ) && node
+                .expressions()
+                .iter()
+                .all(|expr| !expr.exists(|inner| Ok(is_subquery(inner))).unwrap_or(true));
+            plain &= allowed;
+            Ok(if allowed {
+                datafusion::common::tree_node::TreeNodeRecursion::Continue
+            } else {
+                datafusion::common::tree_node::TreeNodeRecursion::Stop
+            })
+        })
+        .ok()?;
+    let projected_plain = projection.expr.iter().all(|expr| {
+        !expr
+            .exists(|inner| Ok(is_subquery(inner) || is_window_or_aggregate(inner)))
+            .unwrap_or(true)
+    });
+    (selected && plain && projected_plain).then(|| TimeTopK {
+        fetch,
+        descending: !sort.expr[0].asc,
+        key: first.name.clone(),
+    })
+}
+
+fn is_subquery(expr: &Expr) -> bool {
+    matches!(
+        expr,
+        Expr::ScalarSubquery(_)
+            | Expr::InSubquery(_)
+            | Expr::Exists(_)
+            | Expr::OuterReferenceColumn(..)
+    )
+}
+
+fn is_window_or_aggregate(expr: &Expr) -> bool {
+    matches!(expr, Expr::AggregateFunction(_) | Expr::WindowFunction(_))
+}
+
+/// Runs a [`TimeTopK`] query on the newest segments (oldest, for an
+/// ascending order) and the memtable first, adding older segments only
+/// while they may hold rows that rank among the answer: a segment whose
+/// newest row is older than the answer's oldest cannot. Sentry's latest
+/// event of a group then reads one day's segment instead of fourteen.
+/// Returns the rows and how many input rows were read.
+async fn newest_first(
+    inputs: &Inputs<'_>,
+    environment: &crate::QueryEnvironment,
+    statement: &datafusion::sql::sqlparser::ast::Statement,
+    top: &TimeTopK,
+    keys: &[String],
+) -> Result<(Vec<Vec<(String, String)>>, u64), StoreError> {
+    let snapshot = inputs.snapshot;
+    let mut order: Vec<(&std::path::PathBuf, (i64, i64, u64))> = snapshot
+        .segment_paths
+        .iter()
+        .map(|path| {
+            let span = snapshot.segment_spans.get(path).copied();
+            (path, span.unwrap_or((i64::MIN, i64::MAX, snapshot.rows)))
+        })
+        .collect();
+    if top.descending {
+        order.sort_by_key(|(_, (_, max, _))| std::cmp::Reverse(*max));
+    } else {
+        order.sort_by_key(|(_, (min, _, _))| *min);
+    }
+    let memtable_rows: u64 = snapshot
+        .memtable
+        .iter()
+        .map(|batch| batch.num_rows() as u64)
+        .sum();
+    let mut take = 1;
+    loop {
+        let segments: Vec<std::path::PathBuf> = order[..take]
+            .iter()
+            .map(|(path, _)| (*path).clone())
+            .collect();
+        let frame = inputs.plan(environment, &segments, statement).await?;
+        let rows = collect_rows(frame, keys).await?;
+        let read = memtable_rows
+            + order[..take]
+                .iter()
+                .map(|(_, (_, _, rows))| rows)
+                .sum::<u64>();
+        if take == order.len() {
+            return Ok((rows, read));
+        }
+        if rows.len() < top.fetch {
+            take = (take * 2).min(order.len());
+            continue;
+        }
+        let times: Option<Vec<i64>> = rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .find(|(name, _)| *name == top.key)
+                    .and_then(|(_, value)| value.parse::<i64>().ok())
+            })
+            .collect();
+        let Some(times) = times else {
+            take = order.len();
+            continue;
+        };
+        // The segments that may hold a row ranking with the answer's last.
+        let needed = if top.descending {
+            let oldest = times.iter().copied().min().unwrap_or(i64::MIN);
+            order
+                .iter()
+                .take_while(|(_, (_, max, _))| *max >= oldest)
+                .count()
+        } else {
+            let newest = times.iter().copied().max().unwrap_or(i64::MAX);
+            order
+                .iter()
+                .take_while(|(_, (min, _, _))| *min <= newest)
+                .count()
+        };
+        if needed <= take {
+            return Ok((rows, read));
+        }
+        take = needed;
+    }
+}
+
 /// The raw table: segments (missing columns read as NULL) and memtable rows.
 async fn raw_table(
     context: &SessionContext,
     schema: &Arc<Schema>,
-    snapshot: &crate::logstore::Snapshot,
+    segments: &[std::path::PathBuf],
+    memtable: &[RecordBatch],
 ) -> Result<DataFrame, StoreError> {
     // Memtable batches carry only their own columns: give them the query's
     // schema (absent columns NULL, no copying). Rows outside [from, to) are
     // removed by the query's time filter.
-    let mut memtable: Vec<RecordBatch> = snapshot
-        .memtable
+    let mut memtable: Vec<RecordBatch> = memtable
         .iter()
         .map(|batch| columnar::unify(batch, schema))
         .collect::<Result<_, _>>()
@@ -308,9 +538,8 @@ async fn raw_table(
         memtable.push(RecordBatch::new_empty(Arc::clone(schema)));
     }
     let mut frame = context.read_batches(memtable).map_err(query_error)?;
-    if !snapshot.segment_paths.is_empty() {
-        let paths: Vec<String> = snapshot
-            .segment_paths
+    if !segments.is_empty() {
+        let paths: Vec<String> = segments
             .iter()
             .map(|path| path.display().to_string())
             .collect();
