@@ -276,6 +276,14 @@ struct Inputs<'a> {
 }
 
 impl Inputs<'_> {
+    /// Whether the query text names a column with Bloom filters (a cheap
+    /// over-approximation of "a predicate may use them").
+    fn names_bloom_column(&self) -> bool {
+        columnar::BLOOM_COLUMNS
+            .iter()
+            .any(|name| self.request.query.contains(name))
+    }
+
     /// The memtable and `segments` rows in `[from, to)` that match the search.
     async fn filtered(
         &self,
@@ -307,7 +315,7 @@ impl Inputs<'_> {
         segments: &[std::path::PathBuf],
         statement: &datafusion::sql::sqlparser::ast::Statement,
     ) -> Result<DataFrame, StoreError> {
-        let context = environment.session()?;
+        let context = environment.session_reading_blooms(self.names_bloom_column())?;
         let view = self
             .filtered(&context, segments)
             .await?
