@@ -44,6 +44,7 @@ pub mod lookup;
 pub mod manifest;
 mod prune;
 pub mod query;
+pub mod rollup;
 pub mod search;
 pub mod sql;
 pub mod udf;
@@ -138,6 +139,8 @@ pub struct QueryEnvironment {
     config: SessionConfig,
     /// Per-segment token filters for id lookups ([`lookup`]).
     pub lookups: Arc<lookup::LookupIndex>,
+    /// Group rollups of settled segments ([`rollup`]).
+    pub rollups: Arc<rollup::Cache>,
 }
 
 impl QueryEnvironment {
@@ -159,6 +162,7 @@ impl QueryEnvironment {
             runtime,
             config: session_config,
             lookups: Arc::default(),
+            rollups: Arc::default(),
         })
     }
 

@@ -25,7 +25,7 @@ use sentry_sls_store::{
 
 use crate::columnar::{self, TIME};
 use crate::logstore::Logstore;
-use crate::{search, sql};
+use crate::{rollup, search, sql};
 
 /// Rows per page for search-only queries, at most (SLS's `line` cap).
 pub const MAX_LINES: u32 = 100;
@@ -224,6 +224,17 @@ pub async fn execute(
         let filtered = inputs.filtered(&context, &snapshot.segment_paths).await?;
         return search_rows(filtered, request, processed_rows).await;
     };
+    if let Some((keys, rows, read)) =
+        with_rollups(&inputs, environment, &prepared.statement).await?
+    {
+        return Ok(QueryResult {
+            progress: Progress::Complete,
+            keys,
+            rows,
+            processed_rows: processed_rows.min(read),
+            has_sql: true,
+        });
+    }
     let frame = inputs
         .plan(environment, &snapshot.segment_paths, &prepared.statement)
         .await?;
@@ -352,6 +363,159 @@ async fn collect_rows(
         render_rows(batch, keys, false, &mut rows)?;
     }
     Ok(rows)
+}
+
+/// Runs `statement` over the rollups of the segments inside its time range
+/// and the raw rows of the rest, when it qualifies (see [`rollup`]): the
+/// result keys, rows, and how many rollup and raw rows were read.
+#[allow(clippy::type_complexity)]
+async fn with_rollups(
+    inputs: &Inputs<'_>,
+    environment: &crate::QueryEnvironment,
+    statement: &datafusion::sql::sqlparser::ast::Statement,
+) -> Result<Option<(Vec<String>, Vec<Vec<(String, String)>>, u64)>, StoreError> {
+    use datafusion::functions_aggregate::expr_fn::{count, max, min};
+    let snapshot = inputs.snapshot;
+    let typed_keys = rollup::KEYS
+        .iter()
+        .all(|key| snapshot.int_columns.contains(*key));
+    if !typed_keys || !rollup::search_qualifies(inputs.search) {
+        return Ok(None);
+    }
+    let mut columns = snapshot.columns.clone();
+    columns.extend(inputs.index.keys.keys().cloned());
+    let Some(rewrite) =
+        rollup::rewrite(statement, inputs.request.from, inputs.request.to, &columns)
+    else {
+        return Ok(None);
+    };
+    let (mut covered, mut raw) = (Vec::new(), Vec::new());
+    let mut raw_rows: u64 = snapshot
+        .memtable
+        .iter()
+        .map(|batch| batch.num_rows() as u64)
+        .sum();
+    for path in &snapshot.segment_paths {
+        match snapshot.segment_spans.get(path) {
+            Some(&(low, high, _)) if rollup::covers(low, high, rewrite.first, rewrite.end) => {
+                covered.push(path.clone());
+            }
+            span => {
+                raw_rows += span.map_or(snapshot.rows, |&(_, _, rows)| rows);
+                raw.push(path.clone());
+            }
+        }
+    }
+    if covered.is_empty() {
+        return Ok(None);
+    }
+    let context = environment.session_reading_blooms(false)?;
+    let schema = columnar::storage_schema_typed(&snapshot.columns, &snapshot.int_columns);
+    let mut rollups = Vec::with_capacity(covered.len());
+    for path in &covered {
+        if let Some(rollup) = environment.rollups.get(path) {
+            rollups.push(rollup);
+            continue;
+        }
+        let grouped = context
+            .read_parquet(
+                path.display().to_string(),
+                ParquetReadOptions {
+                    schema: Some(schema.as_ref()),
+                    ..ParquetReadOptions::default()
+                },
+            )
+            .await
+            .and_then(|segment| {
+                segment.aggregate(
+                    vec![
+                        col(columnar::TOPIC),
+                        col(rollup::KEYS[0]),
+                        col(rollup::KEYS[1]),
+                    ],
+                    vec![
+                        count(lit(1)).alias(rollup::COUNT),
+                        min(col(TIME)).alias(rollup::FIRST),
+                        max(col(TIME)).alias(rollup::LAST),
+                    ],
+                )
+            })
+            .map_err(query_error)?;
+        let rollup_schema = Arc::new(grouped.schema().as_arrow().clone());
+        let batches = grouped.collect().await.map_err(query_error)?;
+        let rollup = arrow::compute::concat_batches(&rollup_schema, &batches)
+            .map_err(|error| StoreError::internal(format!("building a rollup: {error}")))?;
+        environment.rollups.insert(path.clone(), rollup.clone());
+        rollups.push(rollup);
+    }
+    let rollup_rows: u64 = rollups.iter().map(|batch| batch.num_rows() as u64).sum();
+    let day = |time: Expr| time.clone() - time % lit(86_400i64);
+    let keys_of = |names: &[&str]| -> BTreeSet<String> {
+        names.iter().map(|name| name.to_string()).collect()
+    };
+    let search = search::filter(
+        inputs.search,
+        inputs.index,
+        &keys_of(&[columnar::TOPIC, rollup::KEYS[0], rollup::KEYS[1]]),
+        &keys_of(&rollup::KEYS),
+    )
+    .map_err(invalid)?;
+    let from_rollups = context
+        .read_batches(rollups)
+        .and_then(|frame| frame.filter(search))
+        .and_then(|frame| {
+            frame.select(vec![
+                col(rollup::KEYS[0]),
+                col(rollup::KEYS[1]),
+                day(col(rollup::FIRST)).alias(rollup::DAY),
+                col(rollup::COUNT),
+                col(rollup::FIRST),
+                col(rollup::LAST),
+            ])
+        })
+        .map_err(query_error)?;
+    let from_rows = inputs
+        .filtered(&context, &raw)
+        .await?
+        .filter(
+            col(TIME)
+                .gt_eq(lit(rewrite.first))
+                .and(col(TIME).lt(lit(rewrite.end))),
+        )
+        .and_then(|frame| {
+            frame.select(vec![
+                col(rollup::KEYS[0]),
+                col(rollup::KEYS[1]),
+                day(col(TIME)).alias(rollup::DAY),
+                lit(1i64).alias(rollup::COUNT),
+                col(TIME).alias(rollup::FIRST),
+                col(TIME).alias(rollup::LAST),
+            ])
+        })
+        .map_err(query_error)?;
+    let view = from_rollups.union(from_rows).map_err(query_error)?;
+    context
+        .register_table("log", view.into_view())
+        .map_err(query_error)?;
+    let plan = context
+        .state()
+        .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+            rewrite.statement,
+        )))
+        .await
+        .map_err(query_error)?;
+    let frame = context
+        .execute_logical_plan(plan)
+        .await
+        .map_err(query_error)?;
+    let keys: Vec<String> = frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| field.name().clone())
+        .collect();
+    let rows = collect_rows(frame, &keys).await?;
+    Ok(Some((keys, rows, raw_rows + rollup_rows)))
 }
 
 /// A query whose answer is its first `fetch` rows by `__time__`, selected
