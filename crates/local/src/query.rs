@@ -389,6 +389,12 @@ async fn with_rollups(
     else {
         return Ok(None);
     };
+    // Hourly rollups hold whole hours: the range must be made of them.
+    let hourly = rewrite.hourly;
+    let hour = rollup::SECONDS_PER_HOUR;
+    if hourly && (rewrite.first % hour != 0 || rewrite.end % hour != 0) {
+        return Ok(None);
+    }
     let (mut covered, mut raw) = (Vec::new(), Vec::new());
     let mut raw_rows: u64 = snapshot
         .memtable
@@ -396,10 +402,17 @@ async fn with_rollups(
         .map(|batch| batch.num_rows() as u64)
         .sum();
     for path in &snapshot.segment_paths {
-        match snapshot.segment_spans.get(path) {
-            Some(&(low, high, _)) if rollup::covers(low, high, rewrite.first, rewrite.end) => {
-                covered.push(path.clone());
+        let usable = |&(low, high, _): &(i64, i64, u64)| {
+            if hourly {
+                // Its hours inside the range are whole: a one-day segment
+                // whose hourly rows are cut to the range.
+                rollup::covers(low, high, i64::MIN, i64::MAX)
+            } else {
+                rollup::covers(low, high, rewrite.first, rewrite.end)
             }
+        };
+        match snapshot.segment_spans.get(path) {
+            Some(span) if usable(span) => covered.push(path.clone()),
             span => {
                 raw_rows += span.map_or(snapshot.rows, |&(_, _, rows)| rows);
                 raw.push(path.clone());
@@ -413,9 +426,17 @@ async fn with_rollups(
     let schema = columnar::storage_schema_typed(&snapshot.columns, &snapshot.int_columns);
     let mut rollups = Vec::with_capacity(covered.len());
     for path in &covered {
-        if let Some(rollup) = environment.rollups.get(path) {
+        if let Some(rollup) = environment.rollups.get(path, hourly) {
             rollups.push(rollup);
             continue;
+        }
+        let mut keys = vec![
+            col(columnar::TOPIC),
+            col(rollup::KEYS[0]),
+            col(rollup::KEYS[1]),
+        ];
+        if hourly {
+            keys.push((col(TIME) - col(TIME) % lit(hour)).alias(rollup::HOUR));
         }
         let grouped = context
             .read_parquet(
@@ -428,11 +449,7 @@ async fn with_rollups(
             .await
             .and_then(|segment| {
                 segment.aggregate(
-                    vec![
-                        col(columnar::TOPIC),
-                        col(rollup::KEYS[0]),
-                        col(rollup::KEYS[1]),
-                    ],
+                    keys,
                     vec![
                         count(lit(1)).alias(rollup::COUNT),
                         min(col(TIME)).alias(rollup::FIRST),
@@ -445,7 +462,9 @@ async fn with_rollups(
         let batches = grouped.collect().await.map_err(query_error)?;
         let rollup = arrow::compute::concat_batches(&rollup_schema, &batches)
             .map_err(|error| StoreError::internal(format!("building a rollup: {error}")))?;
-        environment.rollups.insert(path.clone(), rollup.clone());
+        environment
+            .rollups
+            .insert(path.clone(), hourly, rollup.clone());
         rollups.push(rollup);
     }
     let rollup_rows: u64 = rollups.iter().map(|batch| batch.num_rows() as u64).sum();
@@ -460,20 +479,39 @@ async fn with_rollups(
         &keys_of(&rollup::KEYS),
     )
     .map_err(invalid)?;
+    let mut rollup_columns = vec![
+        col(rollup::KEYS[0]),
+        col(rollup::KEYS[1]),
+        day(col(rollup::FIRST)).alias(rollup::DAY),
+        col(rollup::COUNT),
+        col(rollup::FIRST),
+        col(rollup::LAST),
+    ];
+    let mut rollup_filter = search;
+    if hourly {
+        rollup_columns.push(col(rollup::HOUR));
+        rollup_filter = rollup_filter.and(
+            col(rollup::HOUR)
+                .gt_eq(lit(rewrite.first))
+                .and(col(rollup::HOUR).lt(lit(rewrite.end))),
+        );
+    }
     let from_rollups = context
         .read_batches(rollups)
-        .and_then(|frame| frame.filter(search))
-        .and_then(|frame| {
-            frame.select(vec![
-                col(rollup::KEYS[0]),
-                col(rollup::KEYS[1]),
-                day(col(rollup::FIRST)).alias(rollup::DAY),
-                col(rollup::COUNT),
-                col(rollup::FIRST),
-                col(rollup::LAST),
-            ])
-        })
+        .and_then(|frame| frame.filter(rollup_filter))
+        .and_then(|frame| frame.select(rollup_columns))
         .map_err(query_error)?;
+    let mut row_columns = vec![
+        col(rollup::KEYS[0]),
+        col(rollup::KEYS[1]),
+        day(col(TIME)).alias(rollup::DAY),
+        lit(1i64).alias(rollup::COUNT),
+        col(TIME).alias(rollup::FIRST),
+        col(TIME).alias(rollup::LAST),
+    ];
+    if hourly {
+        row_columns.push((col(TIME) - col(TIME) % lit(hour)).alias(rollup::HOUR));
+    }
     let from_rows = inputs
         .filtered(&context, &raw)
         .await?
@@ -482,16 +520,7 @@ async fn with_rollups(
                 .gt_eq(lit(rewrite.first))
                 .and(col(TIME).lt(lit(rewrite.end))),
         )
-        .and_then(|frame| {
-            frame.select(vec![
-                col(rollup::KEYS[0]),
-                col(rollup::KEYS[1]),
-                day(col(TIME)).alias(rollup::DAY),
-                lit(1i64).alias(rollup::COUNT),
-                col(TIME).alias(rollup::FIRST),
-                col(TIME).alias(rollup::LAST),
-            ])
-        })
+        .and_then(|frame| frame.select(row_columns))
         .map_err(query_error)?;
     let view = from_rollups.union(from_rows).map_err(query_error)?;
     context

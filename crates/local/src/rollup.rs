@@ -40,6 +40,10 @@ pub const FIRST: &str = "__tmin";
 pub const LAST: &str = "__tmax";
 /// The UTC day of the rollup row (`__time__ - __time__ % 86400`).
 pub const DAY: &str = "__day";
+/// The hour of an hourly rollup row (`__time__ - __time__ % 3600`).
+pub const HOUR: &str = "__hour";
+/// Seconds per hour: hourly rollups serve hourly buckets.
+pub const SECONDS_PER_HOUR: i64 = 3_600;
 /// The grouping keys besides the topic.
 pub const KEYS: [&str; 2] = ["project_id", "group_id"];
 
@@ -51,28 +55,31 @@ const CACHE_BYTES: usize = 256 << 20;
 /// Computed rollups by segment path.
 #[derive(Default)]
 pub struct Cache {
-    entries: Mutex<(HashMap<PathBuf, RecordBatch>, usize)>,
+    /// Rollups by (segment, hourly), and their bytes.
+    entries: Mutex<(Rollups, usize)>,
 }
 
+type Rollups = HashMap<(PathBuf, bool), RecordBatch>;
+
 impl Cache {
-    /// The rollup of `path`, if computed.
-    pub fn get(&self, path: &Path) -> Option<RecordBatch> {
+    /// The (daily or hourly) rollup of `path`, if computed.
+    pub fn get(&self, path: &Path, hourly: bool) -> Option<RecordBatch> {
         self.entries
             .lock()
             .expect("rollup cache lock")
             .0
-            .get(path)
+            .get(&(path.to_path_buf(), hourly))
             .cloned()
     }
 
     /// Keeps the rollup of `path`; forgets every rollup of a file that no
     /// longer exists, and everything when over [`CACHE_BYTES`].
-    pub fn insert(&self, path: PathBuf, rollup: RecordBatch) {
+    pub fn insert(&self, path: PathBuf, hourly: bool, rollup: RecordBatch) {
         let mut entries = self.entries.lock().expect("rollup cache lock");
         let (map, bytes) = &mut *entries;
         let size = rollup.get_array_memory_size();
         if *bytes + size > CACHE_BYTES {
-            map.retain(|path, _| path.exists());
+            map.retain(|(path, _), _| path.exists());
             *bytes = map.values().map(RecordBatch::get_array_memory_size).sum();
             if *bytes + size > CACHE_BYTES {
                 map.clear();
@@ -80,7 +87,7 @@ impl Cache {
             }
         }
         *bytes += size;
-        if let Some(old) = map.insert(path, rollup) {
+        if let Some(old) = map.insert((path, hourly), rollup) {
             *bytes -= old.get_array_memory_size();
         }
     }
@@ -95,6 +102,9 @@ pub struct Rewrite {
     pub first: i64,
     /// One past the latest.
     pub end: i64,
+    /// It reads the hour bucket: hourly rollups (one row per group and
+    /// hour), for whole hours of the range.
+    pub hourly: bool,
 }
 
 /// Whether the search part reads only the topic and the rollup keys.
@@ -135,23 +145,33 @@ fn integer(expr: &Expr) -> Option<i64> {
     }
 }
 
-/// `__time__ - __time__ % 86400`.
-fn is_day_bucket(expr: &Expr) -> bool {
+/// `g` of `__time__ % g`.
+fn time_modulo(expr: &Expr) -> Option<i64> {
     match expr {
-        Expr::Nested(inner) => is_day_bucket(inner),
+        Expr::Nested(inner) => time_modulo(inner),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Modulo,
+            right,
+        } if identifier(left) == Some(TIME) => integer(right),
+        _ => None,
+    }
+}
+
+/// The rollup column of `__time__ - __time__ % 86400` (or `% 3600`).
+fn bucket(expr: &Expr) -> Option<&'static str> {
+    match expr {
+        Expr::Nested(inner) => bucket(inner),
         Expr::BinaryOp {
             left,
             op: BinaryOperator::Minus,
             right,
-        } => {
-            identifier(left) == Some(TIME)
-                && matches!(right.as_ref(), Expr::BinaryOp { left, op: BinaryOperator::Modulo, right }
-                    if identifier(left) == Some(TIME) && integer(right) == Some(SECONDS_PER_DAY))
-                || matches!(right.as_ref(), Expr::Nested(inner) if matches!(inner.as_ref(),
-                    Expr::BinaryOp { left, op: BinaryOperator::Modulo, right }
-                    if identifier(left) == Some(TIME) && integer(right) == Some(SECONDS_PER_DAY)))
-        }
-        _ => false,
+        } if identifier(left) == Some(TIME) => match time_modulo(right) {
+            Some(SECONDS_PER_DAY) => Some(DAY),
+            Some(SECONDS_PER_HOUR) => Some(HOUR),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -250,6 +270,8 @@ fn only_argument(function: &Function) -> Option<Option<&Expr>> {
 /// of a column than the keys disqualifies.
 struct Rewriter {
     qualifies: bool,
+    /// Whether the hour bucket was read.
+    hourly: bool,
     /// The result columns' aliases (ORDER BY and HAVING may name them).
     aliases: Vec<String>,
 }
@@ -258,8 +280,9 @@ impl VisitorMut for Rewriter {
     type Break = ();
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        if is_day_bucket(expr) {
-            *expr = Expr::Identifier(Ident::with_quote('"', DAY));
+        if let Some(column) = bucket(expr) {
+            self.hourly |= column == HOUR;
+            *expr = Expr::Identifier(Ident::with_quote('"', column));
             return ControlFlow::Continue(());
         }
         match expr {
@@ -288,7 +311,7 @@ impl VisitorMut for Rewriter {
             }
             Expr::Identifier(ident) => {
                 let known = KEYS.contains(&ident.value.as_str())
-                    || [COUNT, FIRST, LAST, DAY].contains(&ident.value.as_str())
+                    || [COUNT, FIRST, LAST, DAY, HOUR].contains(&ident.value.as_str())
                     || self.aliases.contains(&ident.value);
                 if !known {
                     self.qualifies = false;
@@ -397,13 +420,16 @@ pub fn rewrite(
         .collect();
     let mut rewriter = Rewriter {
         qualifies: true,
+        hourly: false,
         aliases,
     };
     let _ = statement.visit(&mut rewriter);
+    let hourly = rewriter.hourly;
     (rewriter.qualifies && first < end).then_some(Rewrite {
         statement,
         first,
         end,
+        hourly,
     })
 }
 
@@ -454,12 +480,27 @@ mod tests {
     }
 
     #[test]
+    fn hourly_buckets_read_hourly_rollups() {
+        let prepared = sql::prepare(
+            "SELECT \"group_id\", (__time__ - __time__ % 3600) AS h, count(*) AS n FROM log \
+             GROUP BY \"group_id\", (__time__ - __time__ % 3600) LIMIT 10",
+        )
+        .unwrap();
+        let rewrite = rewrite(&prepared.statement, 0, 7_200, &Default::default()).unwrap();
+        assert!(rewrite.hourly);
+        assert_eq!(
+            rewrite.statement.to_string(),
+            "SELECT \"group_id\", \"__hour\" AS h, sum(\"__n\") AS n FROM log GROUP BY \"group_id\", \"__hour\" LIMIT 10"
+        );
+    }
+
+    #[test]
     fn anything_else_reads_rows() {
         for text in [
             "SELECT \"group_id\", count(DISTINCT \"user\") FROM log GROUP BY \"group_id\"",
             "SELECT \"group_id\", count(*) FROM log WHERE level = 'error' GROUP BY \"group_id\"",
             "SELECT \"group_id\", max(__time__) FROM log WHERE \"group_id\" IN (SELECT 1) GROUP BY \"group_id\"",
-            "SELECT __time__ - __time__ % 3600 AS h, count(*) FROM log GROUP BY h",
+            "SELECT __time__ - __time__ % 600 AS h, count(*) AS n FROM log GROUP BY __time__ - __time__ % 600",
             "SELECT \"group_id\", sum(\"project_id\") FROM log GROUP BY \"group_id\"",
             "SELECT event_id FROM log ORDER BY __time__ DESC LIMIT 1",
             "SELECT \"group_id\", count(*) FROM log CROSS JOIN UNNEST(x) AS t(a) GROUP BY \"group_id\"",
