@@ -251,6 +251,30 @@ fn call(name: &str, argument: &str) -> Expr {
     })
 }
 
+/// `coalesce(expr, 0)`.
+fn coalesce_zero(expr: Expr) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new("coalesce")]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(datafusion::sql::sqlparser::ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)),
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(Value::Number(
+                    "0".into(),
+                    false,
+                )))),
+            ],
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
 /// The single plain argument of `function`: `*` as `None`.
 fn only_argument(function: &Function) -> Option<Option<&Expr>> {
     let FunctionArguments::List(list) = &function.args else {
@@ -270,6 +294,8 @@ fn only_argument(function: &Function) -> Option<Option<&Expr>> {
 /// of a column than the keys disqualifies.
 struct Rewriter {
     qualifies: bool,
+    /// Aggregates replaced (outside windows): the statement aggregates.
+    aggregates: usize,
     /// Whether the hour bucket was read.
     hourly: bool,
     /// The result columns' aliases (ORDER BY and HAVING may name them).
@@ -291,8 +317,17 @@ impl VisitorMut for Rewriter {
             }
             Expr::Function(function) => {
                 let name = function.name.to_string().to_ascii_lowercase();
+                let rewritten = matches!(only_argument(function), Some(Some(argument))
+                    if identifier(argument).is_some_and(|name| [COUNT, FIRST, LAST].contains(&name)));
+                if rewritten && ["sum", "min", "max"].contains(&name.as_str()) {
+                    // Inside a replacement already made (`coalesce(sum("__n"), 0)`).
+                    return ControlFlow::Continue(());
+                }
                 let replacement = match (name.as_str(), only_argument(function)) {
-                    ("count", Some(None)) if function.filter.is_none() => Some(call("sum", COUNT)),
+                    // `count(*)` over no rows is 0, where a sum is NULL.
+                    ("count", Some(None)) if function.filter.is_none() => {
+                        Some(coalesce_zero(call("sum", COUNT)))
+                    }
                     ("max", Some(Some(argument))) if identifier(argument) == Some(TIME) => {
                         Some(call("max", LAST))
                     }
@@ -302,7 +337,10 @@ impl VisitorMut for Rewriter {
                     _ => None,
                 };
                 match replacement {
-                    Some(replacement) => *expr = replacement,
+                    Some(replacement) => {
+                        self.aggregates += 1;
+                        *expr = replacement;
+                    }
                     None => {
                         self.qualifies = false;
                         return ControlFlow::Break(());
@@ -346,6 +384,14 @@ pub fn rewrite(
     to: i64,
     columns: &std::collections::BTreeSet<String>,
 ) -> Option<Rewrite> {
+    // The rollup columns' names must be ours alone.
+    let text = statement.to_string();
+    if [COUNT, FIRST, LAST, DAY, HOUR]
+        .iter()
+        .any(|name| text.contains(name) || columns.contains(*name))
+    {
+        return None;
+    }
     let mut statement = statement.clone();
     let Statement::Query(query) = &mut statement else {
         return None;
@@ -360,9 +406,10 @@ pub fn rewrite(
         if table.joins.is_empty()
             && matches!(&table.relation, TableFactor::Table { name, alias: None, args: None, .. }
                 if name.to_string() == "log"));
-    let GroupByExpr::Expressions(_, modifiers) = &select.group_by else {
+    let GroupByExpr::Expressions(group_by, modifiers) = &select.group_by else {
         return None;
     };
+    let grouped = !group_by.is_empty();
     if !from_log
         || select.distinct.is_some()
         || !modifiers.is_empty()
@@ -420,12 +467,15 @@ pub fn rewrite(
         .collect();
     let mut rewriter = Rewriter {
         qualifies: true,
+        aggregates: 0,
         hourly: false,
         aliases,
     };
     let _ = statement.visit(&mut rewriter);
     let hourly = rewriter.hourly;
-    (rewriter.qualifies && first < end).then_some(Rewrite {
+    // A rollup row stands for rows only inside an aggregate or a group.
+    let aggregating = grouped || rewriter.aggregates > 0;
+    (rewriter.qualifies && aggregating && first < end).then_some(Rewrite {
         statement,
         first,
         end,
@@ -474,7 +524,7 @@ mod tests {
                  (__time__ - __time__ % 86400) ORDER BY (__time__ - __time__ % 86400) DESC LIMIT 10"
             )
             .unwrap(),
-            "SELECT \"group_id\", \"__day\" AS d, sum(\"__n\") AS n FROM log WHERE \"group_id\" IN (4, 5) \
+            "SELECT \"group_id\", \"__day\" AS d, coalesce(sum(\"__n\"), 0) AS n FROM log WHERE \"group_id\" IN (4, 5) \
              GROUP BY \"group_id\", \"__day\" ORDER BY \"__day\" DESC LIMIT 10"
         );
     }
@@ -490,7 +540,7 @@ mod tests {
         assert!(rewrite.hourly);
         assert_eq!(
             rewrite.statement.to_string(),
-            "SELECT \"group_id\", \"__hour\" AS h, sum(\"__n\") AS n FROM log GROUP BY \"group_id\", \"__hour\" LIMIT 10"
+            "SELECT \"group_id\", \"__hour\" AS h, coalesce(sum(\"__n\"), 0) AS n FROM log GROUP BY \"group_id\", \"__hour\" LIMIT 10"
         );
     }
 
@@ -506,6 +556,9 @@ mod tests {
             "SELECT \"group_id\", count(*) FROM log CROSS JOIN UNNEST(x) AS t(a) GROUP BY \"group_id\"",
             "SELECT DISTINCT \"group_id\" FROM log",
             "SELECT \"group_id\" AS level, count(*) AS n FROM log GROUP BY level",
+            // Rows, not groups: one per log, not per rollup row.
+            "SELECT \"group_id\" AS g FROM log LIMIT 5",
+            "SELECT count(*) OVER () AS n FROM log LIMIT 5",
             "SELECT \"group_id\", count(*) FROM log GROUP BY \"group_id\"",
         ] {
             assert_eq!(rewritten(text), None, "{text}");
