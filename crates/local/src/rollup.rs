@@ -14,9 +14,14 @@
 //! `__n`, `__tmin`, `__tmax` and `__day`, and the statement reads them:
 //! `count(*)` is `sum("__n")`, `max(__time__)` is `max("__tmax")`.
 //!
+//! A query that reads the hour bucket `__time__ - __time__ % 3600` (the 24 h
+//! sparkline) uses hourly rollups instead, one row per (topic, project,
+//! group, hour) of each one-day segment, cut to the range, which must then
+//! be whole hours.
+//!
 //! Segments never change, so a segment's rollup is computed once, by the
-//! first qualifying query that reads it, and kept in memory (bounded) until
-//! compaction or retention removes the file.
+//! first qualifying query that reads it, and kept in memory (bounded; an
+//! entry goes once its file is gone and the cache is full).
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -232,16 +237,18 @@ fn key_condition(expr: &Expr) -> bool {
     }
 }
 
-fn call(name: &str, argument: &str) -> Expr {
+/// `name(arguments…)`.
+fn function(name: &str, arguments: Vec<Expr>) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
         parameters: FunctionArguments::None,
         args: FunctionArguments::List(datafusion::sql::sqlparser::ast::FunctionArgumentList {
             duplicate_treatment: None,
-            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(
-                Expr::Identifier(Ident::with_quote('"', argument)),
-            ))],
+            args: arguments
+                .into_iter()
+                .map(|argument| FunctionArg::Unnamed(FunctionArgExpr::Expr(argument)))
+                .collect(),
             clauses: Vec::new(),
         }),
         filter: None,
@@ -251,28 +258,15 @@ fn call(name: &str, argument: &str) -> Expr {
     })
 }
 
+/// `name("column")`.
+fn call(name: &str, column: &str) -> Expr {
+    function(name, vec![Expr::Identifier(Ident::with_quote('"', column))])
+}
+
 /// `coalesce(expr, 0)`.
 fn coalesce_zero(expr: Expr) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new("coalesce")]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(datafusion::sql::sqlparser::ast::FunctionArgumentList {
-            duplicate_treatment: None,
-            args: vec![
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)),
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(Value::Number(
-                    "0".into(),
-                    false,
-                )))),
-            ],
-            clauses: Vec::new(),
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: Vec::new(),
-    })
+    let zero = Expr::value(Value::Number("0".into(), false));
+    function("coalesce", vec![expr, zero])
 }
 
 /// The single plain argument of `function`: `*` as `None`.
