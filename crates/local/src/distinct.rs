@@ -15,6 +15,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Int64Array};
+use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::hash_utils::{create_hashes, QualityRandomState};
 use datafusion::common::{Result, ScalarValue};
@@ -64,13 +65,19 @@ fn combined(low: u64, high: u64) -> u128 {
     (u128::from(high) << 64) | u128::from(low)
 }
 
+/// Whether `row` counts: not NULL, and selected by the aggregate's FILTER.
+fn counted(nulls: Option<&NullBuffer>, filter: Option<&BooleanArray>, row: usize) -> bool {
+    nulls.is_none_or(|nulls| nulls.is_valid(row))
+        && filter.is_none_or(|filter| filter.is_valid(row) && filter.value(row))
+}
+
 /// The serialized state of one set: its hashes, 16 little-endian bytes each.
-fn append_state(builder: &mut BinaryBuilder, set: &Hashes) {
+fn state_bytes(set: &Hashes) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(set.len() * 16);
     for hash in set {
         bytes.extend_from_slice(&hash.to_le_bytes());
     }
-    builder.append_value(&bytes);
+    bytes
 }
 
 fn merge_state(set: &mut Hashes, bytes: &[u8]) {
@@ -162,7 +169,7 @@ impl Accumulator for SetAccumulator {
         hash_rows(array, &mut self.low, &mut self.high)?;
         let nulls = array.logical_nulls();
         for row in 0..array.len() {
-            if nulls.as_ref().is_none_or(|nulls| nulls.is_valid(row)) {
+            if counted(nulls.as_ref(), None, row) {
                 self.set.insert(combined(self.low[row], self.high[row]));
             }
         }
@@ -180,11 +187,7 @@ impl Accumulator for SetAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let mut bytes = Vec::with_capacity(self.set.len() * 16);
-        for hash in &self.set {
-            bytes.extend_from_slice(&hash.to_le_bytes());
-        }
-        Ok(vec![ScalarValue::Binary(Some(bytes))])
+        Ok(vec![ScalarValue::Binary(Some(state_bytes(&self.set)))])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
@@ -214,13 +217,12 @@ impl SetsAccumulator {
         }
     }
 
-    fn insert(&mut self, group: usize, hash: u128) {
+    /// Applies `change` to a group's set, keeping [`Self::bytes`] up to date.
+    fn change(&mut self, group: usize, change: impl FnOnce(&mut Hashes)) {
         let set = &mut self.sets[group];
         let before = set.capacity();
-        set.insert(hash);
-        if set.capacity() != before {
-            self.bytes += (set.capacity() - before) * (std::mem::size_of::<u128>() + 1);
-        }
+        change(set);
+        self.bytes += (set.capacity() - before) * (std::mem::size_of::<u128>() + 1);
     }
 
     fn take(&mut self, emit_to: EmitTo) -> Vec<Hashes> {
@@ -247,10 +249,11 @@ impl GroupsAccumulator for SetsAccumulator {
         hash_rows(array, &mut low, &mut high)?;
         let nulls = array.logical_nulls();
         for (row, &group) in group_indices.iter().enumerate() {
-            let counted = nulls.as_ref().is_none_or(|nulls| nulls.is_valid(row))
-                && opt_filter.is_none_or(|filter| filter.is_valid(row) && filter.value(row));
-            if counted {
-                self.insert(group, combined(low[row], high[row]));
+            if counted(nulls.as_ref(), opt_filter, row) {
+                let hash = combined(low[row], high[row]);
+                self.change(group, |set| {
+                    set.insert(hash);
+                });
             }
         }
         (self.low, self.high) = (low, high);
@@ -271,7 +274,7 @@ impl GroupsAccumulator for SetsAccumulator {
         let mut builder =
             BinaryBuilder::with_capacity(sets.len(), sets.iter().map(|set| set.len() * 16).sum());
         for set in &sets {
-            append_state(&mut builder, set);
+            builder.append_value(state_bytes(set));
         }
         Ok(vec![Arc::new(builder.finish())])
     }
@@ -288,10 +291,7 @@ impl GroupsAccumulator for SetsAccumulator {
             if states.is_null(row) {
                 continue;
             }
-            let before = self.sets[group].capacity();
-            merge_state(&mut self.sets[group], states.value(row));
-            let after = self.sets[group].capacity();
-            self.bytes += (after - before) * (std::mem::size_of::<u128>() + 1);
+            self.change(group, |set| merge_state(set, states.value(row)));
         }
         Ok(())
     }
@@ -308,9 +308,7 @@ impl GroupsAccumulator for SetsAccumulator {
         let nulls = array.logical_nulls();
         let mut builder = BinaryBuilder::with_capacity(array.len(), array.len() * 16);
         for row in 0..array.len() {
-            let counted = nulls.as_ref().is_none_or(|nulls| nulls.is_valid(row))
-                && opt_filter.is_none_or(|filter| filter.is_valid(row) && filter.value(row));
-            if counted {
+            if counted(nulls.as_ref(), opt_filter, row) {
                 builder.append_value(combined(low[row], high[row]).to_le_bytes());
             } else {
                 builder.append_value([]);
@@ -328,6 +326,13 @@ impl GroupsAccumulator for SetsAccumulator {
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
+
+    fn counts(array: ArrayRef) -> Vec<i64> {
+        array
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .values()
+            .to_vec()
+    }
 
     #[test]
     fn sets_count_distinct_non_null_values_per_group_and_merge() {
@@ -350,26 +355,14 @@ mod tests {
         second.update_batch(&[more], &[0, 1], None, 2).unwrap();
         let state = second.state(EmitTo::All).unwrap();
         first.merge_batch(&state, &[0, 1], 2).unwrap();
-        let counts = first.evaluate(EmitTo::All).unwrap();
-        assert_eq!(
-            counts
-                .as_primitive::<arrow::datatypes::Int64Type>()
-                .values(),
-            &[2, 3]
-        );
+        assert_eq!(counts(first.evaluate(EmitTo::All).unwrap()), [2, 3]);
         assert!(first.size() < 1 << 20);
 
         // Rows turned into states directly (skipped partial aggregation).
         let rows = first.convert_to_state(&[values], None).unwrap();
         let mut third = SetsAccumulator::default();
         third.merge_batch(&rows, &[0, 0, 0, 0, 0, 0], 1).unwrap();
-        let counts = third.evaluate(EmitTo::All).unwrap();
-        assert_eq!(
-            counts
-                .as_primitive::<arrow::datatypes::Int64Type>()
-                .values(),
-            &[3]
-        );
+        assert_eq!(counts(third.evaluate(EmitTo::All).unwrap()), [3]);
     }
 
     #[test]
@@ -387,12 +380,6 @@ mod tests {
         grouped
             .update_batch(&[values], &[0, 0, 0, 0], Some(&filter), 1)
             .unwrap();
-        let counts = grouped.evaluate(EmitTo::All).unwrap();
-        assert_eq!(
-            counts
-                .as_primitive::<arrow::datatypes::Int64Type>()
-                .values(),
-            &[1]
-        );
+        assert_eq!(counts(grouped.evaluate(EmitTo::All).unwrap()), [1]);
     }
 }

@@ -168,6 +168,16 @@ pub struct Snapshot {
     _pins: Vec<Arc<SegmentFile>>,
 }
 
+impl Snapshot {
+    /// Rows in the snapshot's memtable batches.
+    pub fn memtable_rows(&self) -> u64 {
+        self.memtable
+            .iter()
+            .map(|batch| batch.num_rows() as u64)
+            .sum()
+    }
+}
+
 struct Append {
     /// The rows as Arrow; `None` for the flush marker.
     rows: Option<RecordBatch>,

@@ -238,12 +238,7 @@ pub async fn execute(
     let frame = inputs
         .plan(environment, &snapshot.segment_paths, &prepared.statement)
         .await?;
-    let keys: Vec<String> = frame
-        .schema()
-        .fields()
-        .iter()
-        .map(|field| field.name().clone())
-        .collect();
+    let keys = column_names(&frame);
     if std::env::var_os("SENTRY_SLS_EXPLAIN").is_some() {
         let explained = frame
             .clone()
@@ -336,21 +331,56 @@ impl Inputs<'_> {
                 &self.snapshot.int_columns,
             ))
             .map_err(query_error)?;
-        context
-            .register_table("log", view.into_view())
-            .map_err(query_error)?;
-        let plan = context
-            .state()
-            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
-                statement.clone(),
-            )))
-            .await
-            .map_err(query_error)?;
-        context
-            .execute_logical_plan(plan)
-            .await
-            .map_err(query_error)
+        plan_over(&context, view, statement.clone()).await
     }
+}
+
+/// `statement` planned in `context` with `view` as its table `log`.
+async fn plan_over(
+    context: &SessionContext,
+    view: DataFrame,
+    statement: datafusion::sql::sqlparser::ast::Statement,
+) -> Result<DataFrame, StoreError> {
+    context
+        .register_table("log", view.into_view())
+        .map_err(query_error)?;
+    let plan = context
+        .state()
+        .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+            statement,
+        )))
+        .await
+        .map_err(query_error)?;
+    context
+        .execute_logical_plan(plan)
+        .await
+        .map_err(query_error)
+}
+
+/// The result column names of `frame`.
+fn column_names(frame: &DataFrame) -> Vec<String> {
+    frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| field.name().clone())
+        .collect()
+}
+
+/// `segments` as one table of `schema` (absent columns NULL).
+async fn read_segments(
+    context: &SessionContext,
+    schema: &Schema,
+    segments: Vec<String>,
+) -> Result<DataFrame, StoreError> {
+    let options = ParquetReadOptions {
+        schema: Some(schema),
+        ..ParquetReadOptions::default()
+    };
+    context
+        .read_parquet(segments, options)
+        .await
+        .map_err(query_error)
 }
 
 async fn collect_rows(
@@ -396,11 +426,7 @@ async fn with_rollups(
         return Ok(None);
     }
     let (mut covered, mut raw) = (Vec::new(), Vec::new());
-    let mut raw_rows: u64 = snapshot
-        .memtable
-        .iter()
-        .map(|batch| batch.num_rows() as u64)
-        .sum();
+    let mut raw_rows = snapshot.memtable_rows();
     for path in &snapshot.segment_paths {
         let usable = |&(low, high, _): &(i64, i64, u64)| {
             if hourly {
@@ -438,25 +464,16 @@ async fn with_rollups(
         if hourly {
             keys.push((col(TIME) - col(TIME) % lit(hour)).alias(rollup::HOUR));
         }
-        let grouped = context
-            .read_parquet(
-                path.display().to_string(),
-                ParquetReadOptions {
-                    schema: Some(schema.as_ref()),
-                    ..ParquetReadOptions::default()
-                },
+        let grouped = read_segments(&context, &schema, vec![path.display().to_string()])
+            .await?
+            .aggregate(
+                keys,
+                vec![
+                    count(lit(1)).alias(rollup::COUNT),
+                    min(col(TIME)).alias(rollup::FIRST),
+                    max(col(TIME)).alias(rollup::LAST),
+                ],
             )
-            .await
-            .and_then(|segment| {
-                segment.aggregate(
-                    keys,
-                    vec![
-                        count(lit(1)).alias(rollup::COUNT),
-                        min(col(TIME)).alias(rollup::FIRST),
-                        max(col(TIME)).alias(rollup::LAST),
-                    ],
-                )
-            })
             .map_err(query_error)?;
         let rollup_schema = Arc::new(grouped.schema().as_arrow().clone());
         let batches = grouped.collect().await.map_err(query_error)?;
@@ -523,26 +540,8 @@ async fn with_rollups(
         .and_then(|frame| frame.select(row_columns))
         .map_err(query_error)?;
     let view = from_rollups.union(from_rows).map_err(query_error)?;
-    context
-        .register_table("log", view.into_view())
-        .map_err(query_error)?;
-    let plan = context
-        .state()
-        .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
-            rewrite.statement,
-        )))
-        .await
-        .map_err(query_error)?;
-    let frame = context
-        .execute_logical_plan(plan)
-        .await
-        .map_err(query_error)?;
-    let keys: Vec<String> = frame
-        .schema()
-        .fields()
-        .iter()
-        .map(|field| field.name().clone())
-        .collect();
+    let frame = plan_over(&context, view, rewrite.statement).await?;
+    let keys = column_names(&frame);
     let rows = collect_rows(frame, &keys).await?;
     Ok(Some((keys, rows, raw_rows + rollup_rows)))
 }
@@ -662,11 +661,7 @@ async fn newest_first(
     } else {
         order.sort_by_key(|(_, (min, _, _))| *min);
     }
-    let memtable_rows: u64 = snapshot
-        .memtable
-        .iter()
-        .map(|batch| batch.num_rows() as u64)
-        .sum();
+    let memtable_rows = snapshot.memtable_rows();
     let mut take = 1;
     loop {
         let segments: Vec<std::path::PathBuf> = order[..take]
@@ -744,14 +739,7 @@ async fn raw_table(
             .iter()
             .map(|path| path.display().to_string())
             .collect();
-        let options = ParquetReadOptions {
-            schema: Some(schema.as_ref()),
-            ..ParquetReadOptions::default()
-        };
-        let segments = context
-            .read_parquet(paths, options)
-            .await
-            .map_err(query_error)?;
+        let segments = read_segments(context, schema, paths).await?;
         frame = segments.union(frame).map_err(query_error)?;
     }
     Ok(frame)

@@ -150,13 +150,19 @@ async fn compact(project: &Arc<LocalProject>) -> usize {
         .unwrap()
 }
 
+/// `text` over every day of the data.
 async fn query(project: &LocalProject, text: &str) -> QueryResult {
+    query_range(project, text, DAY0 * 86_400, (DAY0 + DAYS) * 86_400).await
+}
+
+/// `text` over `[from, to)`.
+async fn query_range(project: &LocalProject, text: &str, from: i64, to: i64) -> QueryResult {
     project
         .get_logs(
             "events",
             QueryRequest {
-                from: DAY0 * 86_400,
-                to: (DAY0 + DAYS) * 86_400,
+                from,
+                to,
                 query: text.into(),
                 ..QueryRequest::default()
             },
@@ -508,21 +514,6 @@ async fn latest_rows_come_from_the_newest_segments_with_the_same_answer() {
             );
         }
     }
-}
-
-async fn query_range(project: &LocalProject, text: &str, from: i64, to: i64) -> QueryResult {
-    project
-        .get_logs(
-            "events",
-            QueryRequest {
-                from,
-                to,
-                query: text.into(),
-                ..QueryRequest::default()
-            },
-        )
-        .await
-        .unwrap()
 }
 
 /// Group counts and first/last seen over whole days come from the days'
