@@ -139,6 +139,8 @@ pub struct QueryEnvironment {
     config: SessionConfig,
     /// Per-segment token filters for id lookups ([`lookup`]).
     pub lookups: Arc<lookup::LookupIndex>,
+    /// The segments' Parquet Bloom filters for id lookups in SQL ([`lookup`]).
+    pub blooms: Arc<lookup::ParquetBlooms>,
     /// Group rollups of settled segments ([`rollup`]).
     pub rollups: Arc<rollup::Cache>,
 }
@@ -162,6 +164,7 @@ impl QueryEnvironment {
             runtime,
             config: session_config,
             lookups: Arc::default(),
+            blooms: Arc::default(),
             rollups: Arc::default(),
         })
     }

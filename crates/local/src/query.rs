@@ -213,6 +213,41 @@ pub async fn execute(
         (snapshot.segment_paths, snapshot.memtable) = (paths, memtable);
         processed_rows = pruned.unwrap_or(processed_rows);
     }
+    // Id lookups in SQL (`event_id IN ('…')`) read only the segments whose
+    // Bloom filters may hold the id.
+    if let Some(prepared) = &prepared {
+        for column in columnar::BLOOM_COLUMNS {
+            let text = index
+                .keys
+                .get(column)
+                .is_some_and(|key| key.field_type == FieldType::Text);
+            let Some(values) = text
+                .then(|| crate::lookup::required_values(&prepared.statement, column))
+                .flatten()
+            else {
+                continue;
+            };
+            let blooms = Arc::clone(&environment.blooms);
+            let mut paths = std::mem::take(&mut snapshot.segment_paths);
+            snapshot.segment_paths = tokio::task::spawn_blocking(move || {
+                blooms.retain(&mut paths, column, &values);
+                paths
+            })
+            .await
+            .map_err(|error| StoreError::internal(format!("Bloom pruning failed: {error}")))?;
+            let kept: u64 = snapshot
+                .segment_paths
+                .iter()
+                .map(|path| {
+                    snapshot
+                        .segment_spans
+                        .get(path)
+                        .map_or(snapshot.rows, |span| span.2)
+                })
+                .sum();
+            processed_rows = processed_rows.min(snapshot.memtable_rows() + kept);
+        }
+    }
     let inputs = Inputs {
         index: &index,
         search: &search_expr,
