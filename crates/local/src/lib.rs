@@ -39,6 +39,7 @@ use sentry_sls_store::{
 pub mod columnar;
 mod compact;
 mod distinct;
+mod facets;
 pub mod logstore;
 pub mod lookup;
 pub mod manifest;

@@ -276,8 +276,341 @@ fn rewrite_unnest(tables: &mut Vec<TableWithJoins>) -> Result<(), String> {
     Ok(())
 }
 
+/// The column a map UNNEST's key and value are grouped by together.
+const MAP_PAIR: &str = "__map_pair__";
+/// The column of [`facets_by_aggregate`]'s unnested groups.
+const MAP_FACET: &str = "__map_facet__";
+
+/// A select's `CROSS JOIN UNNEST(cast(json_parse(x) AS map(…))) AS t(k, v)`
+/// grouped by both `k` and `v`.
+struct MapGrouping {
+    /// `x`, as SQL text.
+    object: String,
+    key: String,
+    value: String,
+    /// The joined table, as SQL text, and the name its columns go by.
+    relation: String,
+    alias: String,
+}
+
+fn is_name(expr: &Expr, name: &str) -> bool {
+    matches!(expr, Expr::Identifier(ident) if ident.value == name)
+}
+
+fn map_grouping(select: &Select) -> Option<MapGrouping> {
+    use datafusion::sql::sqlparser::ast::GroupByExpr;
+    let [table] = select.from.as_slice() else {
+        return None;
+    };
+    let [join] = table.joins.as_slice() else {
+        return None;
+    };
+    let TableFactor::UNNEST {
+        alias: Some(alias),
+        array_exprs,
+        with_offset: false,
+        with_ordinality: false,
+        ..
+    } = &join.relation
+    else {
+        return None;
+    };
+    if !matches!(
+        join.join_operator,
+        JoinOperator::CrossJoin(JoinConstraint::None)
+    ) {
+        return None;
+    }
+    let ([map], [key, value]) = (array_exprs.as_slice(), alias.columns.as_slice()) else {
+        return None;
+    };
+    let object = json_map_source(map)?;
+    let (key, value) = (key.name.value.clone(), value.name.value.clone());
+    let GroupByExpr::Expressions(groups, modifiers) = &select.group_by else {
+        return None;
+    };
+    let reserved = [MAP_PAIR, MAP_FACET];
+    if !modifiers.is_empty()
+        || !groups.iter().any(|group| is_name(group, &key))
+        || !groups.iter().any(|group| is_name(group, &value))
+        || reserved.contains(&key.as_str())
+        || reserved.contains(&value.as_str())
+    {
+        return None;
+    }
+    let alias = match &table.relation {
+        TableFactor::Table {
+            alias: Some(alias), ..
+        } => alias.name.to_string(),
+        TableFactor::Table { name, .. } => name.to_string(),
+        _ => return None,
+    };
+    Some(MapGrouping {
+        object,
+        key,
+        value,
+        relation: table.relation.to_string(),
+        alias,
+    })
+}
+
+/// The FROM of `SELECT 1 FROM {text}`.
+fn parse_from(text: &str) -> Result<Vec<TableWithJoins>, String> {
+    let query = Parser::new(&GenericDialect {})
+        .try_with_sql(&format!("SELECT 1 FROM {text}"))
+        .and_then(|mut parser| parser.parse_query())
+        .map_err(|error| format!("internal rewrite of UNNEST failed: {error}"))?;
+    match *query.body {
+        SetExpr::Select(select) => Ok(select.from),
+        _ => Err("internal rewrite of UNNEST failed".into()),
+    }
+}
+
+/// The tag-facet query (`SELECT k, v, count(*), min(__time__),
+/// max(__time__) … GROUP BY k, v` over a map UNNEST, the WHERE not naming
+/// `k` or `v`) as one aggregate that reads each object once
+/// ([`crate::facets`]): `SELECT get_field(__map_facet__, 'k'), … FROM
+/// (SELECT unnest(sls_map_facets(x, __time__)) AS __map_facet__ FROM log
+/// WHERE …) AS log`, the query's ORDER BY and LIMIT kept. `false` (and
+/// nothing changed) for any other shape.
+fn facets_by_aggregate(query: &mut Query) -> Result<bool, String> {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Ok(false);
+    };
+    let Some(grouping) = map_grouping(select) else {
+        return Ok(false);
+    };
+    let datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(groups, _) = &select.group_by
+    else {
+        return Ok(false);
+    };
+    let plain = groups.len() == 2
+        && select.having.is_none()
+        && select.distinct.is_none()
+        && select.top.is_none()
+        && select.into.is_none()
+        && select.qualify.is_none()
+        && select.prewhere.is_none()
+        && select.named_window.is_empty()
+        && select.lateral_views.is_empty()
+        && select.cluster_by.is_empty()
+        && select.distribute_by.is_empty()
+        && select.sort_by.is_empty();
+    if !plain {
+        return Ok(false);
+    }
+    // The WHERE runs before grouping, on the table's columns only.
+    let mut names_member = false;
+    if let Some(selection) = &mut select.selection {
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(selection, |expr| {
+            names_member |= is_name(expr, &grouping.key)
+                || is_name(expr, &grouping.value)
+                || matches!(expr, Expr::CompoundIdentifier(_));
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    if names_member {
+        return Ok(false);
+    }
+    let field = |name: &str| parse_expression(&format!("get_field(\"{MAP_FACET}\", '{name}')"));
+    let mut substitution = FacetSubstitution {
+        key: (grouping.key.clone(), field("k")?),
+        value: (grouping.value.clone(), field("v")?),
+        count: field("n")?,
+        low: field("lo")?,
+        high: field("hi")?,
+        aliases: Vec::new(),
+        supported: true,
+    };
+    // Substitute on copies: the query changes only if all of it is supported.
+    let mut projection = select.projection.clone();
+    for item in &mut projection {
+        use datafusion::sql::sqlparser::ast::SelectItem;
+        match item {
+            // A bare `k` keeps its name.
+            SelectItem::UnnamedExpr(Expr::Identifier(ident))
+                if [&grouping.key, &grouping.value].contains(&&ident.value) =>
+            {
+                *item = SelectItem::ExprWithAlias {
+                    expr: Expr::Identifier(ident.clone()),
+                    alias: ident.clone(),
+                };
+            }
+            SelectItem::UnnamedExpr(_) => substitution.supported = false,
+            _ => {}
+        }
+        match item {
+            SelectItem::ExprWithAlias { expr, alias } => {
+                let _ = expr.visit(&mut substitution);
+                substitution.aliases.push(alias.value.clone());
+            }
+            _ => substitution.supported = false,
+        }
+    }
+    let mut order_by = query.order_by.clone();
+    if let Some(order_by) = &mut order_by {
+        let _ = order_by.visit(&mut substitution);
+    }
+    if !substitution.supported {
+        return Ok(false);
+    }
+    let filter = select
+        .selection
+        .as_ref()
+        .map(|selection| format!(" WHERE {selection}"))
+        .unwrap_or_default();
+    select.from = parse_from(&format!(
+        "(SELECT unnest({}({}, __time__)) AS \"{MAP_FACET}\" FROM {}{filter}) AS {}",
+        crate::facets::NAME,
+        grouping.object,
+        grouping.relation,
+        grouping.alias
+    ))?;
+    select.projection = projection;
+    select.selection = None;
+    select.group_by =
+        datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(Vec::new(), Vec::new());
+    query.order_by = order_by;
+    Ok(true)
+}
+
+/// Replaces, top-down, `k`, `v`, `count(*)`, `min(__time__)` and
+/// `max(__time__)` by fields of [`MAP_FACET`]; anything else that reads
+/// rows (another column, another function, a subquery) is unsupported.
+struct FacetSubstitution {
+    key: (String, Expr),
+    value: (String, Expr),
+    count: Expr,
+    low: Expr,
+    high: Expr,
+    /// Select-list aliases (ORDER BY may name them).
+    aliases: Vec<String>,
+    supported: bool,
+}
+
+impl VisitorMut for FacetSubstitution {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Identifier(ident) if ident.value == self.key.0 => *expr = self.key.1.clone(),
+            Expr::Identifier(ident) if ident.value == self.value.0 => *expr = self.value.1.clone(),
+            Expr::Identifier(ident)
+                if ident.value == MAP_FACET || self.aliases.contains(&ident.value) => {}
+            Expr::Function(function) => {
+                let name = function.name.to_string().to_ascii_lowercase();
+                let plain = function.over.is_none()
+                    && function.filter.is_none()
+                    && function.within_group.is_empty()
+                    && function.null_treatment.is_none();
+                let star = matches!(&function.args, FunctionArguments::List(list)
+                    if list.duplicate_treatment.is_none()
+                        && list.clauses.is_empty()
+                        && matches!(list.args.as_slice(), [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]));
+                let time = plain_arguments(function).is_some_and(|arguments| {
+                    arguments == ["__time__"] || arguments == ["\"__time__\""]
+                });
+                match name.as_str() {
+                    "count" if plain && star => *expr = self.count.clone(),
+                    "min" if plain && time => *expr = self.low.clone(),
+                    "max" if plain && time => *expr = self.high.clone(),
+                    "get_field" => {}
+                    _ => self.supported = false,
+                }
+            }
+            Expr::Identifier(_)
+            | Expr::CompoundIdentifier(_)
+            | Expr::Subquery(_)
+            | Expr::Exists { .. }
+            | Expr::InSubquery { .. }
+            | Expr::Wildcard(_)
+            | Expr::QualifiedWildcard(..) => self.supported = false,
+            _ => {}
+        }
+        if self.supported {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    }
+}
+
+/// `… CROSS JOIN UNNEST(cast(json_parse(x) AS map(…))) AS t(k, v) … GROUP BY
+/// k, v` (the tag-facet query) groups by one binary column of pairs
+/// instead of two string columns, about twice as fast: the join becomes
+/// `(SELECT *, unnest(sls_json_map_pairs(x)) AS __map_pair__ FROM log)`,
+/// the GROUP BY names `__map_pair__` in place of `k` and `v`, and every
+/// other `k` or `v` of the query becomes `sls_pair_key(__map_pair__)` or
+/// `sls_pair_value(__map_pair__)`. Same groups, same answers. Any other
+/// shape is left to [`rewrite_unnest`].
+fn group_by_map_pairs(query: &mut Query) -> Result<(), String> {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, Ident};
+    if facets_by_aggregate(query)? {
+        return Ok(());
+    }
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Ok(());
+    };
+    let Some(grouping) = map_grouping(select) else {
+        return Ok(());
+    };
+    let (key, value) = (grouping.key.clone(), grouping.value.clone());
+    if let GroupByExpr::Expressions(groups, _) = &mut select.group_by {
+        groups.retain(|group| !is_name(group, &key) && !is_name(group, &value));
+        groups.push(Expr::Identifier(Ident::with_quote('"', MAP_PAIR)));
+    }
+    let derived = parse_from(&format!(
+        "(SELECT *, unnest(sls_json_map_pairs({})) AS \"{MAP_PAIR}\" FROM {}) AS {}",
+        grouping.object, grouping.relation, grouping.alias
+    ))?;
+    // The other references, replaced while the FROM is out of the way (the
+    // object column it names could be `k`).
+    select.from.clear();
+    let parts = [
+        (
+            key,
+            parse_expression(&format!("sls_pair_key(\"{MAP_PAIR}\")"))?,
+        ),
+        (
+            value,
+            parse_expression(&format!("sls_pair_value(\"{MAP_PAIR}\")"))?,
+        ),
+    ];
+    // A bare `k` in the select list keeps its name.
+    for item in &mut select.projection {
+        if let datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(Expr::Identifier(ident)) =
+            item
+        {
+            if let Some((_, part)) = parts.iter().find(|(name, _)| *name == ident.value) {
+                *item = datafusion::sql::sqlparser::ast::SelectItem::ExprWithAlias {
+                    expr: part.clone(),
+                    alias: ident.clone(),
+                };
+            }
+        }
+    }
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(query, |expr| {
+        if let Some((_, part)) = parts.iter().find(|(name, _)| is_name(expr, name)) {
+            *expr = part.clone();
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        select.from = derived;
+    }
+    Ok(())
+}
+
 impl VisitorMut for Rewriter {
     type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let Err(error) = group_by_map_pairs(query) {
+            self.error = Some(error);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         if let Err(error) = rewrite_unnest(&mut select.from) {
@@ -430,6 +763,49 @@ mod tests {
 
     fn rewritten(sql: &str) -> String {
         prepare(sql).unwrap().statement.to_string()
+    }
+
+    #[test]
+    fn map_unnest_grouped_by_key_and_value_groups_by_the_pair() {
+        assert_eq!(
+            rewritten(
+                "select \"k\" as a, upper(v), count(*) from log cross join \
+                 unnest(cast(json_parse(\"tags\") as map(varchar, varchar))) as t(k, v) \
+                 where v <> '' group by \"k\", v, x order by k limit 5"
+            ),
+            "SELECT sls_pair_key(\"__map_pair__\") AS a, upper(sls_pair_value(\"__map_pair__\")), count(*) \
+             FROM (SELECT *, unnest(sls_json_map_pairs(\"tags\")) AS \"__map_pair__\" FROM log) AS log \
+             WHERE sls_pair_value(\"__map_pair__\") <> '' GROUP BY x, \"__map_pair__\" \
+             ORDER BY sls_pair_key(\"__map_pair__\") LIMIT 5"
+        );
+        // The facet aggregates alone: one aggregate over the objects.
+        assert_eq!(
+            rewritten(
+                "select k as a, \"v\", count(*) as n, min(__time__) as lo, max(\"__time__\") as hi \
+                 from log cross join unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) \
+                 where x = 1 group by v, k order by count(*) desc, a limit 9"
+            ),
+            "SELECT get_field(\"__map_facet__\", 'k') AS a, get_field(\"__map_facet__\", 'v') AS \"v\", \
+             get_field(\"__map_facet__\", 'n') AS n, get_field(\"__map_facet__\", 'lo') AS lo, \
+             get_field(\"__map_facet__\", 'hi') AS hi \
+             FROM (SELECT unnest(sls_map_facets(tags, __time__)) AS \"__map_facet__\" FROM log WHERE x = 1) AS log \
+             ORDER BY get_field(\"__map_facet__\", 'n') DESC, a LIMIT 9"
+        );
+        for other in [
+            "select k, v, count(*) as n from log cross join unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) where k = 'a' group by k, v",
+            "select k, v, count(*) from log cross join unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) group by k, v",
+            "select k, v, count(x) as n from log cross join unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) group by k, v",
+            "select k, v, min(y) as n from log cross join unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) group by k, v",
+            "select k, v, count(*) as n from log cross join unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) group by k, v having count(*) > 1",
+        ] {
+            assert!(rewritten(other).contains("__map_pair__"), "{other}");
+        }
+        // Grouped by the key alone: two list columns, as before.
+        assert!(rewritten(
+            "select k, count(*) from log cross join \
+             unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) group by k"
+        )
+        .contains("unnest(sls_json_map_keys(tags)) AS k"));
     }
 
     #[test]

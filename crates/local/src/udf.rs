@@ -33,10 +33,22 @@ pub fn register(context: &SessionContext) -> Result<()> {
     }
     context.register_udf(ScalarUDF::from(JsonMapPart::new(true)));
     context.register_udf(ScalarUDF::from(JsonMapPart::new(false)));
+    context.register_udf(ScalarUDF::from(JsonMapPairs {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
+    for key in [true, false] {
+        context.register_udf(ScalarUDF::from(PairPart {
+            key,
+            signature: Signature::any(1, Volatility::Immutable),
+        }));
+    }
     context.register_udf(ScalarUDF::from(ToTimestamp::new()));
     context.register_udf(ScalarUDF::from(SlsMatch::new()));
     context.register_udaf(datafusion::logical_expr::AggregateUDF::from(
         crate::distinct::CountDistinct::new(),
+    ));
+    context.register_udaf(datafusion::logical_expr::AggregateUDF::from(
+        crate::facets::MapFacets::new(),
     ));
     let array_element = context.udf("array_element")?;
     let map_extract = context.udf("map_extract")?;
@@ -395,59 +407,193 @@ thread_local! {
     static LAST_SPLIT: std::cell::RefCell<Option<Split>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The keys and the values (same order) of each JSON object text as two
-/// list arrays; NULL where the text is NULL or not an object.
-fn split_objects(input: &StringArray) -> (ArrayRef, ArrayRef) {
-    #[cfg(test)]
-    tests::SPLITS.with(|splits| splits.set(splits.get() + 1));
-    let mut keys = arrow::array::ListBuilder::new(StringBuilder::new());
-    let mut values = arrow::array::ListBuilder::new(StringBuilder::new());
-    for row in 0..input.len() {
-        if !input.is_valid(row) {
-            keys.append(false);
-            values.append(false);
+/// What [`walk_objects`] reports, in order: each member of a row's object,
+/// then the row's end (`false`: NULL or not an object).
+pub(crate) enum ObjectEvent<'a> {
+    Member(&'a str, Option<&'a str>),
+    End(bool),
+}
+
+/// Walks the JSON object text of every row of `input`. Non-string values
+/// come as their JSON text, JSON null as `None`.
+pub(crate) fn walk_objects<'a>(
+    texts: impl IntoIterator<Item = Option<&'a str>>,
+    mut event: impl FnMut(ObjectEvent<'_>),
+) {
+    let mut pairs = Vec::new();
+    for text in texts {
+        let Some(text) = text else {
+            event(ObjectEvent::End(false));
             continue;
-        }
-        let text = input.value(row);
+        };
         // Tags are flat objects of strings: read those without building
         // a JSON value (the tag-facet query unnests every row's tags).
-        if let Some(pairs) = flat_string_object(text) {
+        if flat_string_object(text, &mut pairs) {
             for (key, value) in &pairs {
-                keys.values().append_value(key);
-                values.values().append_value(value);
+                event(ObjectEvent::Member(key, Some(value)));
             }
-            keys.append(true);
-            values.append(true);
+            event(ObjectEvent::End(true));
             continue;
         }
         match serde_json::from_str::<Value>(text).ok() {
             Some(Value::Object(map)) => {
                 for (key, value) in &map {
-                    keys.values().append_value(key);
                     match value {
-                        Value::Null => values.values().append_null(),
-                        Value::String(text) => values.values().append_value(text),
-                        other => values.values().append_value(other.to_string()),
+                        Value::Null => event(ObjectEvent::Member(key, None)),
+                        Value::String(text) => event(ObjectEvent::Member(key, Some(text))),
+                        other => event(ObjectEvent::Member(key, Some(&other.to_string()))),
                     }
                 }
-                keys.append(true);
-                values.append(true);
+                event(ObjectEvent::End(true));
             }
-            _ => {
-                keys.append(false);
-                values.append(false);
-            }
+            _ => event(ObjectEvent::End(false)),
         }
     }
+}
+
+/// The keys and the values (same order) of each JSON object text as two
+/// list arrays; NULL where the text is NULL or not an object.
+fn split_objects(input: &StringArray) -> (ArrayRef, ArrayRef) {
+    #[cfg(test)]
+    tests::SPLITS.with(|splits| splits.set(splits.get() + 1));
+    // Keys and values together are shorter than the texts: no regrowth.
+    let bytes = input.value_data().len();
+    let items = input.len() * 8;
+    let mut keys = arrow::array::ListBuilder::new(StringBuilder::with_capacity(items, bytes / 2));
+    let mut values = arrow::array::ListBuilder::new(StringBuilder::with_capacity(items, bytes));
+    walk_objects(input, |event| match event {
+        ObjectEvent::Member(key, value) => {
+            keys.values().append_value(key);
+            values.values().append_option(value);
+        }
+        ObjectEvent::End(valid) => {
+            keys.append(valid);
+            values.append(valid);
+        }
+    });
     (Arc::new(keys.finish()), Arc::new(values.finish()))
 }
 
-/// The members of a JSON object whose values are all strings and whose
-/// keys are unique, in order; `None` for anything else (the caller then
-/// parses it as general JSON, which gives the same answer for these).
-fn flat_string_object(
-    text: &str,
-) -> Option<Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)>> {
+/// `sls_json_map_pairs(x)`: the members of a JSON object text as one list
+/// of binary pairs, for grouping by key and value together: one binary
+/// column groups about twice as fast as two string columns (see `sql.rs`,
+/// which rewrites `GROUP BY k, v` over a map UNNEST to group by the pair).
+/// A pair is the key's length (4 bytes, little endian), the key, then
+/// nothing for a NULL value or `1` and the value; [`PairPart`] reads them.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonMapPairs {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for JsonMapPairs {
+    fn name(&self) -> &str {
+        "sls_json_map_pairs"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Binary,
+            true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = string_arrays(&args.args)?;
+        let input = &arrays[0];
+        let mut pairs = arrow::array::ListBuilder::new(arrow::array::BinaryBuilder::with_capacity(
+            input.len() * 8,
+            input.value_data().len(),
+        ));
+        let mut pair = Vec::new();
+        walk_objects(input, |event| match event {
+            ObjectEvent::Member(key, value) => {
+                pair.clear();
+                pair.extend_from_slice(&(key.len() as u32).to_le_bytes());
+                pair.extend_from_slice(key.as_bytes());
+                if let Some(value) = value {
+                    pair.push(1);
+                    pair.extend_from_slice(value.as_bytes());
+                }
+                pairs.values().append_value(&pair);
+            }
+            ObjectEvent::End(valid) => pairs.append(valid),
+        });
+        Ok(ColumnarValue::Array(Arc::new(pairs.finish())))
+    }
+}
+
+/// `sls_pair_key(p)` / `sls_pair_value(p)`: the key, or the value (NULL
+/// for JSON null), of a [`JsonMapPairs`] pair.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PairPart {
+    key: bool,
+    signature: Signature,
+}
+
+impl PairPart {
+    /// The key and the value bytes (`None`: NULL) of a pair.
+    fn split(pair: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+        let (length, rest) = pair.split_first_chunk::<4>()?;
+        let (key, value) = rest.split_at_checked(u32::from_le_bytes(*length) as usize)?;
+        Some((key, value.split_first().map(|(_, value)| value)))
+    }
+}
+
+impl ScalarUDFImpl for PairPart {
+    fn name(&self) -> &str {
+        if self.key {
+            "sls_pair_key"
+        } else {
+            "sls_pair_value"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let input = cast(&arrays[0], &DataType::Binary)?;
+        let input = input.as_binary::<i32>();
+        let mut output = StringBuilder::with_capacity(input.len(), input.value_data().len());
+        for row in 0..input.len() {
+            let part = input
+                .is_valid(row)
+                .then(|| PairPart::split(input.value(row)))
+                .flatten()
+                .and_then(|(key, value)| if self.key { Some(key) } else { value });
+            match part {
+                Some(bytes) => output.append_value(std::str::from_utf8(bytes).map_err(|_| {
+                    datafusion::error::DataFusionError::Execution(format!(
+                        "{}: not a pair",
+                        self.name()
+                    ))
+                })?),
+                None => output.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(output.finish())))
+    }
+}
+
+/// Reads the members of a JSON object whose values are all strings and
+/// whose keys are unique into `pairs`, in order; `false` for anything else
+/// (the caller then parses it as general JSON, which gives the same answer
+/// for these). `pairs` is the caller's, reused across rows.
+fn flat_string_object<'a>(
+    text: &'a str,
+    pairs: &mut Vec<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+) -> bool {
+    pairs.clear();
     let bytes = text.as_bytes();
     let mut position = 0;
     let skip_space = |position: &mut usize| {
@@ -456,25 +602,26 @@ fn flat_string_object(
         }
     };
     // A JSON string starting at `position` (a quote); escapes decoded by serde.
-    let string = |position: &mut usize| -> Option<std::borrow::Cow<'_, str>> {
+    let string = |position: &mut usize| -> Option<std::borrow::Cow<'a, str>> {
         if bytes.get(*position) != Some(&b'"') {
             return None;
         }
         let start = *position + 1;
         let mut end = start;
         let mut escaped = false;
-        while end < bytes.len() {
-            match bytes[end] {
-                b'"' => break,
-                b'\\' => {
-                    escaped = true;
-                    end += 2;
-                }
-                byte if byte < 0x20 => return None,
-                _ => end += 1,
+        loop {
+            end += memchr::memchr2(b'"', b'\\', &bytes[end..])?;
+            if bytes[end] == b'"' {
+                break;
+            }
+            escaped = true;
+            end += 2;
+            if end > bytes.len() {
+                return None;
             }
         }
-        if end >= bytes.len() {
+        // JSON strings hold no raw control characters.
+        if bytes[start..end].iter().any(|&byte| byte < 0x20) {
             return None;
         }
         *position = end + 1;
@@ -488,26 +635,29 @@ fn flat_string_object(
     };
     skip_space(&mut position);
     if bytes.get(position) != Some(&b'{') {
-        return None;
+        return false;
     }
     position += 1;
-    let mut pairs = Vec::new();
     skip_space(&mut position);
     if bytes.get(position) == Some(&b'}') {
         position += 1;
     } else {
         loop {
             skip_space(&mut position);
-            let key = string(&mut position)?;
+            let Some(key) = string(&mut position) else {
+                return false;
+            };
             skip_space(&mut position);
             if bytes.get(position) != Some(&b':') {
-                return None;
+                return false;
             }
             position += 1;
             skip_space(&mut position);
-            let value = string(&mut position)?;
+            let Some(value) = string(&mut position) else {
+                return false;
+            };
             if pairs.iter().any(|(seen, _)| *seen == key) {
-                return None;
+                return false;
             }
             pairs.push((key, value));
             skip_space(&mut position);
@@ -517,12 +667,12 @@ fn flat_string_object(
                     position += 1;
                     break;
                 }
-                _ => return None,
+                _ => return false,
             }
         }
     }
     skip_space(&mut position);
-    (position == bytes.len()).then_some(pairs)
+    position == bytes.len()
 }
 
 /// `sls_to_timestamp(x)`: unix seconds (integers, as `__time__` is) or a
@@ -918,9 +1068,11 @@ mod tests {
         for text in [
             r#"{"a":"1","b.c":"x y","sentry:user":"id:7"}"#,
             r#" { "k" : "v\"q\u00e9" , "e" : "" } "#,
+            r#"{"a\\":"b\\","c":"\\\""}"#,
             "{}",
         ] {
-            let fast = flat_string_object(text).expect("flat object");
+            let mut fast = Vec::new();
+            assert!(flat_string_object(text, &mut fast), "{text}");
             let Value::Object(map) = serde_json::from_str::<Value>(text).unwrap() else {
                 panic!("object");
             };
@@ -940,9 +1092,12 @@ mod tests {
             r#"{"a":"1""#,
             r#"["a"]"#,
             r#"{"a":"1"} x"#,
+            r#"{"a":"1\"}"#,
+            r#"{"a":"1\"#,
+            "{\"a\":\"1\u{1}\"}",
             r#"{"a":null}"#,
         ] {
-            assert!(flat_string_object(text).is_none(), "{text}");
+            assert!(!flat_string_object(text, &mut Vec::new()), "{text}");
         }
     }
 

@@ -355,3 +355,111 @@ async fn cross_join_unnest() {
         .collect();
     assert_eq!(got, expected);
 }
+
+/// Presto's two-column UNNEST of a JSON object cast to a map, grouped by key
+/// and value (the tag-facet query, which the store runs as one aggregate,
+/// or groups by one pair column when it reads more than the facet
+/// aggregates) and not grouped, against the same pairs read here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_join_unnest_of_a_map_grouped_by_key_and_value() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = store(directory.path()).await;
+    type Groups = BTreeMap<(String, String), [i64; 4]>;
+    // (key, value) → count, least latency, first and last time; NULL renders
+    // as "null".
+    let (mut payload, mut flat) = (Groups::new(), Groups::new());
+    let mut add = |groups: &mut Groups, key: &str, value: String, r: &Row| {
+        let entry =
+            groups
+                .entry((key.to_string(), value))
+                .or_insert([0, i64::MAX, i64::MAX, i64::MIN]);
+        entry[0] += 1;
+        entry[1] = entry[1].min(r.latency);
+        entry[2] = entry[2].min(i64::from(r.time));
+        entry[3] = entry[3].max(i64::from(r.time));
+    };
+    for r in all() {
+        let serde_json::Value::Object(members) = serde_json::from_str(&r.payload).unwrap() else {
+            panic!("object");
+        };
+        for (key, value) in members {
+            add(&mut payload, &key, value.to_string(), &r);
+        }
+        add(&mut flat, "lvl", r.level.clone(), &r);
+        add(&mut flat, "n", "null".into(), &r);
+    }
+    let read = |rows: &[BTreeMap<String, String>], columns: [&str; 2], at: [usize; 2]| {
+        rows.iter()
+            .map(|r| {
+                let mut values = [0; 4];
+                values[0] = r["c"].parse().unwrap();
+                for (column, index) in columns.iter().zip(at) {
+                    values[index] = r[*column].parse().unwrap();
+                }
+                ((r["k"].clone(), r["v"].clone()), values)
+            })
+            .collect::<Vec<_>>()
+    };
+    let only = |groups: &Groups, at: [usize; 2]| -> BTreeMap<(String, String), [i64; 4]> {
+        groups
+            .iter()
+            .map(|(key, values)| {
+                let mut kept = [values[0], 0, 0, 0];
+                for index in at {
+                    kept[index] = values[index];
+                }
+                (key.clone(), kept)
+            })
+            .collect()
+    };
+    for (object, expected) in [
+        ("payload", &payload),
+        (r#"concat('{"lvl":"', level, '", "n": null}')"#, &flat),
+    ] {
+        let unnest = format!(
+            "log cross join unnest(cast(json_parse({object}) as map(varchar, varchar))) as t(k, v)"
+        );
+        // Grouped by the pair: another aggregate and function.
+        let grouped = query(
+            &store,
+            &format!(
+                "* | select k, upper(v) as upper_v, v, count(*) as c, min(latency) as lo from {unnest} \
+                 group by v, k having count(*) > 0 order by k, v limit 1000"
+            ),
+        )
+        .await;
+        for row in grouped.iter().filter(|row| row["v"] != "null") {
+            assert_eq!(row["upper_v"], row["v"].to_uppercase());
+        }
+        let got: BTreeMap<_, _> = read(&grouped, ["lo", "lo"], [1, 1]).into_iter().collect();
+        assert_eq!(got, only(expected, [1, 1]), "{object}");
+        // The facet aggregate, ordered by count then key and value.
+        let facets = query(
+            &store,
+            &format!(
+                "* | select \"k\", v, count(*) as c, min(__time__) as first, max(__time__) as last \
+                 from {unnest} where latency >= 0 group by k, v \
+                 order by count(*) desc, k, \"v\" limit 1000"
+            ),
+        )
+        .await;
+        let got = read(&facets, ["first", "last"], [2, 3]);
+        let mut ordered: Vec<_> = only(expected, [2, 3]).into_iter().collect();
+        ordered.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
+        assert_eq!(got, ordered, "{object}");
+        let mut ungrouped = Groups::new();
+        for r in query(
+            &store,
+            &format!("* | select k, v, latency from {unnest} limit 10000"),
+        )
+        .await
+        {
+            let entry = ungrouped
+                .entry((r["k"].clone(), r["v"].clone()))
+                .or_insert([0, i64::MAX, 0, 0]);
+            entry[0] += 1;
+            entry[1] = entry[1].min(r["latency"].parse().unwrap());
+        }
+        assert_eq!(ungrouped, only(expected, [1, 1]), "{object}");
+    }
+}
