@@ -94,24 +94,19 @@ impl AggregateUDFImpl for MapFacets {
     }
 }
 
-/// A member's key and value as one map key: the key's length (4 bytes),
-/// the key, then nothing for a NULL value or `1` and the value.
-fn encode(pair: &mut Vec<u8>, key: &str, value: Option<&str>) {
-    pair.clear();
-    pair.extend_from_slice(&(key.len() as u32).to_le_bytes());
-    pair.extend_from_slice(key.as_bytes());
+/// A value as a map key: nothing for NULL, else `1` and the value.
+fn encode(encoded: &mut Vec<u8>, value: Option<&str>) {
+    encoded.clear();
     if let Some(value) = value {
-        pair.push(1);
-        pair.extend_from_slice(value.as_bytes());
+        encoded.push(1);
+        encoded.extend_from_slice(value.as_bytes());
     }
 }
 
-fn decode(pair: &[u8]) -> (&str, Option<&str>) {
-    let (length, rest) = pair.split_at(4);
-    let length = u32::from_le_bytes(length.try_into().expect("four bytes")) as usize;
-    let (key, value) = rest.split_at(length);
-    let text = |bytes| std::str::from_utf8(bytes).expect("encoded from a str");
-    (text(key), value.split_first().map(|(_, value)| text(value)))
+fn decode(encoded: &[u8]) -> Option<&str> {
+    encoded
+        .split_first()
+        .map(|(_, value)| std::str::from_utf8(value).expect("encoded from a str"))
 }
 
 /// Count, least and greatest time of one member (`i64::MAX`/`MIN`: none).
@@ -140,36 +135,84 @@ impl Facet {
     }
 }
 
+/// The facets of one key. Consecutive rows (one issue's events, in time
+/// order) often repeat a value: the last one is checked before hashing.
+#[derive(Debug)]
+struct Slot {
+    key: Box<str>,
+    values: HashMap<Box<[u8]>, Facet, ahash::RandomState>,
+    last: Vec<u8>,
+}
+
 #[derive(Debug, Default)]
 struct FacetAccumulator {
-    facets: HashMap<Box<[u8]>, Facet, ahash::RandomState>,
+    slots: Vec<Slot>,
+    by_key: HashMap<Box<str>, usize, ahash::RandomState>,
+    /// The slot of each member position of the previous object: objects
+    /// mostly have the same keys in the same order.
+    positions: Vec<usize>,
     bytes: usize,
     scratch: Vec<u8>,
 }
 
 impl FacetAccumulator {
+    /// The slot of `key`, met at member `position` of an object (or
+    /// `usize::MAX`: no position).
+    fn slot(&mut self, key: &str, position: usize) -> usize {
+        if let Some(&slot) = self.positions.get(position) {
+            if *self.slots[slot].key == *key {
+                return slot;
+            }
+        }
+        let slot = match self.by_key.get(key) {
+            Some(&slot) => slot,
+            None => {
+                self.slots.push(Slot {
+                    key: key.into(),
+                    values: HashMap::default(),
+                    last: vec![2],
+                });
+                self.by_key.insert(key.into(), self.slots.len() - 1);
+                self.bytes += 2 * key.len() + std::mem::size_of::<Slot>();
+                self.slots.len() - 1
+            }
+        };
+        if position != usize::MAX {
+            if position >= self.positions.len() {
+                self.positions.resize(position + 1, usize::MAX);
+            }
+            self.positions[position] = slot;
+        }
+        slot
+    }
+
     fn add(
         &mut self,
-        key: &str,
+        (key, position): (&str, usize),
         value: Option<&str>,
         count: i64,
         low: Option<i64>,
         high: Option<i64>,
     ) {
-        encode(&mut self.scratch, key, value);
-        match self.facets.get_mut(self.scratch.as_slice()) {
-            Some(facet) => facet.add(count, low, high),
-            None => {
-                let mut facet = Facet::EMPTY;
-                facet.add(count, low, high);
+        let slot = self.slot(key, position);
+        encode(&mut self.scratch, value);
+        let slot = &mut self.slots[slot];
+        if slot.last != self.scratch {
+            if !slot.values.contains_key(self.scratch.as_slice()) {
                 self.bytes += self.scratch.len() + std::mem::size_of::<(Box<[u8]>, Facet)>();
-                self.facets.insert(self.scratch.as_slice().into(), facet);
+                slot.values
+                    .insert(self.scratch.as_slice().into(), Facet::EMPTY);
             }
+            slot.last.clone_from(&self.scratch);
         }
+        slot.values
+            .get_mut(self.scratch.as_slice())
+            .expect("inserted above")
+            .add(count, low, high);
     }
 
     fn facets(&self) -> Result<ScalarValue> {
-        let rows = self.facets.len();
+        let rows = self.slots.iter().map(|slot| slot.values.len()).sum();
         let mut keys = StringBuilder::with_capacity(rows, self.bytes);
         let mut values = StringBuilder::with_capacity(rows, self.bytes);
         let (mut counts, mut lows, mut highs) = (
@@ -177,13 +220,14 @@ impl FacetAccumulator {
             Int64Builder::with_capacity(rows),
             Int64Builder::with_capacity(rows),
         );
-        for (pair, facet) in &self.facets {
-            let (key, value) = decode(pair);
-            keys.append_value(key);
-            values.append_option(value);
-            counts.append_value(facet.count);
-            lows.append_option((facet.low != i64::MAX).then_some(facet.low));
-            highs.append_option((facet.high != i64::MIN).then_some(facet.high));
+        for slot in &self.slots {
+            for (value, facet) in &slot.values {
+                keys.append_value(&slot.key);
+                values.append_option(decode(value));
+                counts.append_value(facet.count);
+                lows.append_option((facet.low != i64::MAX).then_some(facet.low));
+                highs.append_option((facet.high != i64::MIN).then_some(facet.high));
+            }
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(keys.finish()),
@@ -210,13 +254,17 @@ impl Accumulator for FacetAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let times = arrow::compute::cast(&values[1], &DataType::Int64)?;
         let times: &Int64Array = times.as_primitive::<Int64Type>();
-        let mut row = 0;
+        let (mut row, mut position) = (0, 0);
         let mut member = |accumulator: &mut Self, event: ObjectEvent<'_>| match event {
             ObjectEvent::Member(key, value) => {
                 let time = times.is_valid(row).then(|| times.value(row));
-                accumulator.add(key, value, 1, time, time);
+                accumulator.add((key, position), value, 1, time, time);
+                position += 1;
             }
-            ObjectEvent::End(_) => row += 1,
+            ObjectEvent::End(_) => {
+                row += 1;
+                position = 0;
+            }
         };
         let objects = &values[0];
         match objects.data_type() {
@@ -257,7 +305,7 @@ impl Accumulator for FacetAccumulator {
             let highs = facets.column(4).as_primitive::<Int64Type>();
             for row in 0..facets.len() {
                 self.add(
-                    keys.value(row),
+                    (keys.value(row), usize::MAX),
                     values.is_valid(row).then(|| values.value(row)),
                     counts.value(row),
                     lows.is_valid(row).then(|| lows.value(row)),
@@ -274,16 +322,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pairs_round_trip() {
-        let mut pair = Vec::new();
-        for (key, value) in [
-            ("a", Some("b")),
-            ("", None),
-            ("k", Some("")),
-            ("é\u{1}", Some("x\0")),
-        ] {
-            encode(&mut pair, key, value);
-            assert_eq!(decode(&pair), (key, value));
+    fn values_round_trip() {
+        let mut encoded = Vec::new();
+        for value in [Some("b"), None, Some(""), Some("x\0é")] {
+            encode(&mut encoded, value);
+            assert_eq!(decode(&encoded), value);
         }
+    }
+
+    #[test]
+    fn members_count_into_their_key_and_value() {
+        let mut accumulator = FacetAccumulator::default();
+        // Positions as in objects `{a, b}`, `{a, b}`, `{b}`, then a merge.
+        for (key, position, value, time) in [
+            ("a", 0, Some("1"), 5),
+            ("b", 1, None, 5),
+            ("a", 0, Some("1"), 7),
+            ("b", 1, Some("x"), 7),
+            ("b", 0, None, 3),
+            ("a", usize::MAX, Some("2"), 9),
+        ] {
+            accumulator.add((key, position), value, 1, Some(time), Some(time));
+        }
+        let ScalarValue::List(list) = accumulator.facets().unwrap() else {
+            panic!("list");
+        };
+        let facets = list.value(0);
+        let facets = facets.as_struct();
+        let mut got: Vec<(String, Option<String>, i64, i64, i64)> = (0..facets.len())
+            .map(|row| {
+                let text = |column: usize| {
+                    let array = facets.column(column).as_string::<i32>();
+                    array.is_valid(row).then(|| array.value(row).to_string())
+                };
+                let number =
+                    |column: usize| facets.column(column).as_primitive::<Int64Type>().value(row);
+                (text(0).unwrap(), text(1), number(2), number(3), number(4))
+            })
+            .collect();
+        got.sort();
+        let some = |text: &str| Some(text.to_string());
+        assert_eq!(
+            got,
+            [
+                ("a".into(), some("1"), 2, 5, 7),
+                ("a".into(), some("2"), 1, 9, 9),
+                ("b".into(), None, 2, 3, 5),
+                ("b".into(), some("x"), 1, 7, 7),
+            ]
+        );
     }
 }

@@ -596,6 +596,7 @@ fn flat_string_object<'a>(
     pairs.clear();
     let bytes = text.as_bytes();
     let mut position = 0;
+    let mut ascending = true;
     let skip_space = |position: &mut usize| {
         while *position < bytes.len() && matches!(bytes[*position], b' ' | b'\t' | b'\n' | b'\r') {
             *position += 1;
@@ -656,7 +657,10 @@ fn flat_string_object<'a>(
             let Some(value) = string(&mut position) else {
                 return false;
             };
-            if pairs.iter().any(|(seen, _)| *seen == key) {
+            // Keys in ascending order (as ingest writes tags) are unique;
+            // only others are checked against every earlier key.
+            ascending &= pairs.last().is_none_or(|(last, _)| *last < key);
+            if !ascending && pairs.iter().any(|(seen, _)| *seen == key) {
                 return false;
             }
             pairs.push((key, value));
@@ -1089,6 +1093,7 @@ mod tests {
         for text in [
             r#"{"a":1}"#,
             r#"{"a":"1","a":"2"}"#,
+            r#"{"b":"1","a":"2","b":"3"}"#,
             r#"{"a":"1""#,
             r#"["a"]"#,
             r#"{"a":"1"} x"#,

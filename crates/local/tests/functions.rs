@@ -368,7 +368,7 @@ async fn cross_join_unnest_of_a_map_grouped_by_key_and_value() {
     // (key, value) → count, least latency, first and last time; NULL renders
     // as "null".
     let (mut payload, mut flat) = (Groups::new(), Groups::new());
-    let mut add = |groups: &mut Groups, key: &str, value: String, r: &Row| {
+    let add = |groups: &mut Groups, key: &str, value: String, r: &Row| {
         let entry =
             groups
                 .entry((key.to_string(), value))
