@@ -140,8 +140,11 @@ impl Facet {
 #[derive(Debug)]
 struct Slot {
     key: Box<str>,
-    values: HashMap<Box<[u8]>, Facet, ahash::RandomState>,
-    last: Vec<u8>,
+    /// Encoded value → its facet in `facets`.
+    values: HashMap<Box<[u8]>, u32, ahash::RandomState>,
+    facets: Vec<Facet>,
+    /// The last value added, and its facet.
+    last: (Vec<u8>, usize),
 }
 
 #[derive(Debug, Default)]
@@ -170,7 +173,9 @@ impl FacetAccumulator {
                 self.slots.push(Slot {
                     key: key.into(),
                     values: HashMap::default(),
-                    last: vec![2],
+                    facets: Vec::new(),
+                    // No encoded value starts with 2.
+                    last: (vec![2], 0),
                 });
                 self.by_key.insert(key.into(), self.slots.len() - 1);
                 self.bytes += 2 * key.len() + std::mem::size_of::<Slot>();
@@ -197,22 +202,25 @@ impl FacetAccumulator {
         let slot = self.slot(key, position);
         encode(&mut self.scratch, value);
         let slot = &mut self.slots[slot];
-        if slot.last != self.scratch {
-            if !slot.values.contains_key(self.scratch.as_slice()) {
-                self.bytes += self.scratch.len() + std::mem::size_of::<(Box<[u8]>, Facet)>();
-                slot.values
-                    .insert(self.scratch.as_slice().into(), Facet::EMPTY);
-            }
-            slot.last.clone_from(&self.scratch);
+        if slot.last.0 != self.scratch {
+            let index = match slot.values.get(self.scratch.as_slice()) {
+                Some(&index) => index as usize,
+                None => {
+                    self.bytes += self.scratch.len() + std::mem::size_of::<(Box<[u8]>, Facet)>();
+                    slot.values
+                        .insert(self.scratch.as_slice().into(), slot.facets.len() as u32);
+                    slot.facets.push(Facet::EMPTY);
+                    slot.facets.len() - 1
+                }
+            };
+            slot.last.0.clone_from(&self.scratch);
+            slot.last.1 = index;
         }
-        slot.values
-            .get_mut(self.scratch.as_slice())
-            .expect("inserted above")
-            .add(count, low, high);
+        slot.facets[slot.last.1].add(count, low, high);
     }
 
     fn facets(&self) -> Result<ScalarValue> {
-        let rows = self.slots.iter().map(|slot| slot.values.len()).sum();
+        let rows = self.slots.iter().map(|slot| slot.facets.len()).sum();
         let mut keys = StringBuilder::with_capacity(rows, self.bytes);
         let mut values = StringBuilder::with_capacity(rows, self.bytes);
         let (mut counts, mut lows, mut highs) = (
@@ -221,7 +229,8 @@ impl FacetAccumulator {
             Int64Builder::with_capacity(rows),
         );
         for slot in &self.slots {
-            for (value, facet) in &slot.values {
+            for (value, &index) in &slot.values {
+                let facet = &slot.facets[index as usize];
                 keys.append_value(&slot.key);
                 values.append_option(decode(value));
                 counts.append_value(facet.count);
