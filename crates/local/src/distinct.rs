@@ -48,41 +48,16 @@ impl Hasher for Passthrough {
 
 type Hashes = HashSet<u128, BuildHasherDefault<Passthrough>>;
 
-/// 128-bit hashes of `array`'s rows: XXH3-128 of the bytes of strings
-/// (one pass; the user column of sort=user is 5 M of them), two seeds of
-/// DataFusion's own hashing for every other Arrow type (dictionaries
-/// included). One column has one type, so equal values hash alike.
+/// 128-bit hashes of `array`'s rows (two seeds of DataFusion's own hashing,
+/// which handles every Arrow type, dictionaries included).
 fn hash_rows(array: &ArrayRef, low: &mut Vec<u64>, high: &mut Vec<u64>) -> Result<()> {
     let rows = array.len();
     low.clear();
     low.resize(rows, 0);
     high.clear();
     high.resize(rows, 0);
-    let mut strings = |values: &mut dyn Iterator<Item = &[u8]>| {
-        for (row, value) in values.enumerate() {
-            let hash = twox_hash::XxHash3_128::oneshot(value);
-            low[row] = hash as u64;
-            high[row] = (hash >> 64) as u64;
-        }
-    };
-    match array.data_type() {
-        DataType::Utf8View => {
-            let array = array.as_string_view();
-            strings(&mut (0..rows).map(|row| array.value(row).as_bytes()));
-        }
-        DataType::Utf8 => {
-            let array = array.as_string::<i32>();
-            strings(&mut (0..rows).map(|row| array.value(row).as_bytes()));
-        }
-        DataType::LargeUtf8 => {
-            let array = array.as_string::<i64>();
-            strings(&mut (0..rows).map(|row| array.value(row).as_bytes()));
-        }
-        _ => {
-            create_hashes([array], &QualityRandomState::with_seed(0x5157_6c73), low)?;
-            create_hashes([array], &QualityRandomState::with_seed(0x736c_7351), high)?;
-        }
-    }
+    create_hashes([array], &QualityRandomState::with_seed(0x5157_6c73), low)?;
+    create_hashes([array], &QualityRandomState::with_seed(0x736c_7351), high)?;
     Ok(())
 }
 
