@@ -206,7 +206,11 @@ impl FacetAccumulator {
             let index = match slot.values.get(self.scratch.as_slice()) {
                 Some(&index) => index as usize,
                 None => {
-                    self.bytes += self.scratch.len() + std::mem::size_of::<(Box<[u8]>, Facet)>();
+                    // The value, its map entry (with the map's spare room)
+                    // and its facet.
+                    self.bytes += self.scratch.len()
+                        + 2 * std::mem::size_of::<(Box<[u8]>, u32)>()
+                        + std::mem::size_of::<Facet>();
                     slot.values
                         .insert(self.scratch.as_slice().into(), slot.facets.len() as u32);
                     slot.facets.push(Facet::EMPTY);

@@ -529,10 +529,8 @@ fn read_blooms(path: &Path, column: &str) -> Result<SegmentBlooms, String> {
         .map_err(|error| format!("opening {}: {error}", path.display()))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(failed)?;
     let metadata = Arc::clone(builder.metadata());
-    let Some(index) = metadata
-        .file_metadata()
-        .schema_descr()
-        .columns()
+    let leaves = metadata.file_metadata().schema_descr().columns();
+    let Some(index) = leaves
         .iter()
         .position(|leaf| leaf.path().parts() == [column])
     else {
@@ -542,6 +540,14 @@ fn read_blooms(path: &Path, column: &str) -> Result<SegmentBlooms, String> {
             bytes: 0,
         });
     };
+    // Only filters of strings hold the bytes a string id is checked with
+    // (a column once stored as integers hashes 8-byte values).
+    if leaves[index].physical_type() != parquet::basic::Type::BYTE_ARRAY {
+        return Ok(SegmentBlooms {
+            row_groups: None,
+            bytes: 0,
+        });
+    }
     let mut filters = Vec::with_capacity(metadata.num_row_groups());
     let mut bytes = 0;
     for row_group in 0..metadata.num_row_groups() {
@@ -567,18 +573,38 @@ fn read_blooms(path: &Path, column: &str) -> Result<SegmentBlooms, String> {
     })
 }
 
-/// The values that every result row of `statement` must hold in `column`
-/// of `log`: from a conjunct `"column" = 'v'` or `"column" IN ('v', …)` of
+/// The values that every row `statement` reads from `log` must hold in
+/// `column`: from a conjunct `"column" = 'v'` or `"column" IN ('v', …)` of
 /// the WHERE of the SELECT that reads `log` (directly, or as the only table
-/// of nested derived tables). `None` when there is no such conjunct.
+/// of nested derived tables). `None` when there is no such conjunct, or
+/// when the statement reads `log` anywhere else too (a subquery, a CTE),
+/// where the pruned segments would be missed.
 pub fn required_values(
     statement: &datafusion::sql::sqlparser::ast::Statement,
     column: &str,
 ) -> Option<Vec<String>> {
-    use datafusion::sql::sqlparser::ast::{SetExpr, Statement, TableFactor};
+    use datafusion::sql::sqlparser::ast::{
+        visit_expressions, visit_relations, Expr, SetExpr, Statement, TableFactor,
+    };
     let Statement::Query(query) = statement else {
         return None;
     };
+    let mut tables = 0;
+    let _ = visit_relations(statement, |_| {
+        tables += 1;
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    let mut subquery = false;
+    let _ = visit_expressions(statement, |expr| {
+        subquery |= matches!(
+            expr,
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+        );
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    if tables != 1 || subquery || query.with.is_some() {
+        return None;
+    }
     let mut query = query.as_ref();
     loop {
         let SetExpr::Select(select) = query.body.as_ref() else {
@@ -729,6 +755,11 @@ mod tests {
             "SELECT a FROM log AS l JOIN log AS m ON l.a = m.a WHERE event_id = 'x'",
             "SELECT a FROM other WHERE event_id = 'x'",
             "SELECT c FROM (SELECT event_id AS c FROM log) AS t WHERE c = 'x'",
+            // `log` read elsewhere too: pruning would cut those reads.
+            "SELECT a FROM log WHERE event_id = 'x' AND b IN (SELECT b FROM log)",
+            "SELECT a, (SELECT count(*) FROM log) AS n FROM log WHERE event_id = 'x'",
+            "WITH t AS (SELECT a, event_id FROM log) SELECT a FROM t WHERE event_id = 'x'",
+            "WITH log AS (SELECT b AS event_id FROM log) SELECT * FROM log WHERE event_id = 'x'",
         ] {
             assert_eq!(values(sql), None, "{sql}");
         }

@@ -217,10 +217,15 @@ pub async fn execute(
     // Bloom filters may hold the id.
     if let Some(prepared) = &prepared {
         for column in columnar::BLOOM_COLUMNS {
+            // The view's column must be the stored one, as a string.
             let text = index
                 .keys
                 .get(column)
-                .is_some_and(|key| key.field_type == FieldType::Text);
+                .is_some_and(|key| key.field_type == FieldType::Text && key.doc_value)
+                && !index
+                    .keys
+                    .iter()
+                    .any(|(name, key)| name != column && key.alias.as_deref() == Some(column));
             let Some(values) = text
                 .then(|| crate::lookup::required_values(&prepared.statement, column))
                 .flatten()

@@ -293,8 +293,46 @@ struct MapGrouping {
     alias: String,
 }
 
+/// An identifier as DataFusion resolves it: unquoted ones in lower case.
+fn normalized(ident: &datafusion::sql::sqlparser::ast::Ident) -> String {
+    match ident.quote_style {
+        None => ident.value.to_lowercase(),
+        Some(_) => ident.value.clone(),
+    }
+}
+
 fn is_name(expr: &Expr, name: &str) -> bool {
-    matches!(expr, Expr::Identifier(ident) if ident.value == name)
+    matches!(expr, Expr::Identifier(ident) if normalized(ident) == name)
+}
+
+/// Whether a rewrite of `query`'s own select may treat every `k` and `v`
+/// as the UNNEST's: no WITH or subquery (where they could be other
+/// columns), and no select-list alias named `k` or `v` but for `k AS k`
+/// (ORDER BY and HAVING would then mean the alias).
+fn members_unambiguous(query: &mut Query, key: &str, value: &str) -> bool {
+    use datafusion::sql::sqlparser::ast::SelectItem;
+    if query.with.is_some() {
+        return false;
+    }
+    let mut subquery = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(query, |expr| {
+        subquery |= matches!(
+            expr,
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+        );
+        ControlFlow::<()>::Continue(())
+    });
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    !subquery
+        && select.projection.iter().all(|item| match item {
+            SelectItem::ExprWithAlias { expr, alias } => {
+                let alias = normalized(alias);
+                (alias != key && alias != value) || is_name(expr, &alias)
+            }
+            _ => true,
+        })
 }
 
 fn map_grouping(select: &Select) -> Option<MapGrouping> {
@@ -325,7 +363,7 @@ fn map_grouping(select: &Select) -> Option<MapGrouping> {
         return None;
     };
     let object = json_map_source(map)?;
-    let (key, value) = (key.name.value.clone(), value.name.value.clone());
+    let (key, value) = (normalized(&key.name), normalized(&value.name));
     let GroupByExpr::Expressions(groups, modifiers) = &select.group_by else {
         return None;
     };
@@ -384,6 +422,7 @@ fn facets_by_aggregate(query: &mut Query) -> Result<bool, String> {
     else {
         return Ok(false);
     };
+    let (key, value) = (grouping.key.clone(), grouping.value.clone());
     let plain = groups.len() == 2
         && select.having.is_none()
         && select.distinct.is_none()
@@ -396,9 +435,12 @@ fn facets_by_aggregate(query: &mut Query) -> Result<bool, String> {
         && select.cluster_by.is_empty()
         && select.distribute_by.is_empty()
         && select.sort_by.is_empty();
-    if !plain {
+    if !plain || !members_unambiguous(query, &key, &value) {
         return Ok(false);
     }
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Ok(false);
+    };
     // The WHERE runs before grouping, on the table's columns only.
     let mut names_member = false;
     if let Some(selection) = &mut select.selection {
@@ -424,12 +466,13 @@ fn facets_by_aggregate(query: &mut Query) -> Result<bool, String> {
     };
     // Substitute on copies: the query changes only if all of it is supported.
     let mut projection = select.projection.clone();
+    let mut aliases = Vec::new();
     for item in &mut projection {
         use datafusion::sql::sqlparser::ast::SelectItem;
         match item {
             // A bare `k` keeps its name.
             SelectItem::UnnamedExpr(Expr::Identifier(ident))
-                if [&grouping.key, &grouping.value].contains(&&ident.value) =>
+                if [&grouping.key, &grouping.value].contains(&&normalized(ident)) =>
             {
                 *item = SelectItem::ExprWithAlias {
                     expr: Expr::Identifier(ident.clone()),
@@ -442,11 +485,13 @@ fn facets_by_aggregate(query: &mut Query) -> Result<bool, String> {
         match item {
             SelectItem::ExprWithAlias { expr, alias } => {
                 let _ = expr.visit(&mut substitution);
-                substitution.aliases.push(alias.value.clone());
+                aliases.push(normalized(alias));
             }
             _ => substitution.supported = false,
         }
     }
+    // In ORDER BY a name is first the select list's.
+    substitution.aliases = aliases;
     let mut order_by = query.order_by.clone();
     if let Some(order_by) = &mut order_by {
         let _ = order_by.visit(&mut substitution);
@@ -493,10 +538,14 @@ impl VisitorMut for FacetSubstitution {
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         match expr {
-            Expr::Identifier(ident) if ident.value == self.key.0 => *expr = self.key.1.clone(),
-            Expr::Identifier(ident) if ident.value == self.value.0 => *expr = self.value.1.clone(),
             Expr::Identifier(ident)
-                if ident.value == MAP_FACET || self.aliases.contains(&ident.value) => {}
+                if ident.value == MAP_FACET || self.aliases.contains(&normalized(ident)) => {}
+            Expr::Identifier(ident) if normalized(ident) == self.key.0 => {
+                *expr = self.key.1.clone()
+            }
+            Expr::Identifier(ident) if normalized(ident) == self.value.0 => {
+                *expr = self.value.1.clone()
+            }
             Expr::Function(function) => {
                 let name = function.name.to_string().to_ascii_lowercase();
                 let plain = function.over.is_none()
@@ -555,6 +604,24 @@ fn group_by_map_pairs(query: &mut Query) -> Result<(), String> {
         return Ok(());
     };
     let (key, value) = (grouping.key.clone(), grouping.value.clone());
+    // Unnamed items naming `k` or `v` would change their names.
+    let mut renamed = false;
+    for item in &mut select.projection {
+        if let datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(expr) = item {
+            if !is_name(expr, &key) && !is_name(expr, &value) {
+                let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(expr, |inner| {
+                    renamed |= is_name(inner, &key) || is_name(inner, &value);
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+        }
+    }
+    if renamed || !members_unambiguous(query, &key, &value) {
+        return Ok(());
+    }
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Ok(());
+    };
     if let GroupByExpr::Expressions(groups, _) = &mut select.group_by {
         groups.retain(|group| !is_name(group, &key) && !is_name(group, &value));
         groups.push(Expr::Identifier(Ident::with_quote('"', MAP_PAIR)));
@@ -581,7 +648,7 @@ fn group_by_map_pairs(query: &mut Query) -> Result<(), String> {
         if let datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(Expr::Identifier(ident)) =
             item
         {
-            if let Some((_, part)) = parts.iter().find(|(name, _)| *name == ident.value) {
+            if let Some((_, part)) = parts.iter().find(|(name, _)| *name == normalized(ident)) {
                 *item = datafusion::sql::sqlparser::ast::SelectItem::ExprWithAlias {
                     expr: part.clone(),
                     alias: ident.clone(),
@@ -769,11 +836,11 @@ mod tests {
     fn map_unnest_grouped_by_key_and_value_groups_by_the_pair() {
         assert_eq!(
             rewritten(
-                "select \"k\" as a, upper(v), count(*) from log cross join \
+                "select \"k\" as a, upper(v) as u, count(*) as c from log cross join \
                  unnest(cast(json_parse(\"tags\") as map(varchar, varchar))) as t(k, v) \
                  where v <> '' group by \"k\", v, x order by k limit 5"
             ),
-            "SELECT sls_pair_key(\"__map_pair__\") AS a, upper(sls_pair_value(\"__map_pair__\")), count(*) \
+            "SELECT sls_pair_key(\"__map_pair__\") AS a, upper(sls_pair_value(\"__map_pair__\")) AS u, count(*) AS c \
              FROM (SELECT *, unnest(sls_json_map_pairs(\"tags\")) AS \"__map_pair__\" FROM log) AS log \
              WHERE sls_pair_value(\"__map_pair__\") <> '' GROUP BY x, \"__map_pair__\" \
              ORDER BY sls_pair_key(\"__map_pair__\") LIMIT 5"
@@ -791,6 +858,26 @@ mod tests {
              FROM (SELECT unnest(sls_map_facets(tags, __time__)) AS \"__map_facet__\" FROM log WHERE x = 1) AS log \
              ORDER BY get_field(\"__map_facet__\", 'n') DESC, a LIMIT 9"
         );
+        // Unquoted names resolve in lower case.
+        assert!(rewritten(
+            "select K, V, count(*) as n from log cross join \
+             unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) group by k, V"
+        )
+        .contains("sls_map_facets"));
+        // Neither rewrite where `k`/`v` could mean something else, or an
+        // unnamed item's name would change.
+        for kept in [
+            "select k as v, v as k, count(*) as n from log cross join unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) group by k, v order by k limit 1",
+            "select k, v, count(*) as n, (select max(k) from log) as m from log cross join unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) group by k, v",
+            "with x as (select 1 as k) select k, v, count(*) as n from log cross join unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) group by k, v",
+            "select upper(v), count(*) as n from log cross join unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) group by k, v",
+        ] {
+            let text = rewritten(kept);
+            assert!(
+                !text.contains("__map_pair__") && !text.contains("__map_facet__"),
+                "{kept}"
+            );
+        }
         for other in [
             "select k, v, count(*) as n from log cross join unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) where k = 'a' group by k, v",
             "select k, v, count(*) from log cross join unnest(cast(json_parse(tags) as map(varchar, varchar))) as t(k, v) group by k, v",
