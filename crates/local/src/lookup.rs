@@ -164,11 +164,30 @@ fn matches_any(contains: impl Fn(&str) -> bool, alternatives: &[Vec<String>]) ->
         .any(|tokens| tokens.iter().all(|token| contains(token)))
 }
 
+/// A segment file as it is now: a rewritten file under the same name is
+/// another segment for the caches below.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct SegmentKey {
+struct SegmentFile {
     path: PathBuf,
     length: u64,
     modified: Option<SystemTime>,
+}
+
+impl SegmentFile {
+    fn of(path: &Path) -> Result<SegmentFile, String> {
+        let metadata = std::fs::metadata(path)
+            .map_err(|error| format!("reading {}: {error}", path.display()))?;
+        Ok(SegmentFile {
+            path: path.to_path_buf(),
+            length: metadata.len(),
+            modified: metadata.modified().ok(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SegmentKey {
+    file: SegmentFile,
     field: String,
     tokenizer: Tokenizer,
 }
@@ -199,12 +218,8 @@ impl LookupIndex {
         field: &str,
         tokenizer: &Tokenizer,
     ) -> Result<Arc<SegmentFilter>, String> {
-        let metadata = std::fs::metadata(path)
-            .map_err(|error| format!("reading {}: {error}", path.display()))?;
         let key = SegmentKey {
-            path: path.to_path_buf(),
-            length: metadata.len(),
-            modified: metadata.modified().ok(),
+            file: SegmentFile::of(path)?,
             field: field.to_string(),
             tokenizer: tokenizer.clone(),
         };
@@ -442,9 +457,7 @@ const MAX_BLOOM_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct BloomKey {
-    path: PathBuf,
-    length: u64,
-    modified: Option<SystemTime>,
+    file: SegmentFile,
     column: String,
 }
 
@@ -473,18 +486,9 @@ pub struct ParquetBlooms {
 }
 
 impl ParquetBlooms {
-    /// Segments whose filters were read so far (for tests and diagnostics).
-    pub fn cached(&self) -> usize {
-        self.cache.lock().expect("bloom cache lock").0.len()
-    }
-
     fn segment(&self, path: &Path, column: &str) -> Result<Arc<SegmentBlooms>, String> {
-        let metadata = std::fs::metadata(path)
-            .map_err(|error| format!("reading {}: {error}", path.display()))?;
         let key = BloomKey {
-            path: path.to_path_buf(),
-            length: metadata.len(),
-            modified: metadata.modified().ok(),
+            file: SegmentFile::of(path)?,
             column: column.to_string(),
         };
         if let Some(found) = self.cache.lock().expect("bloom cache lock").0.get(&key) {
@@ -583,9 +587,7 @@ pub fn required_values(
     statement: &datafusion::sql::sqlparser::ast::Statement,
     column: &str,
 ) -> Option<Vec<String>> {
-    use datafusion::sql::sqlparser::ast::{
-        visit_expressions, visit_relations, Expr, SetExpr, Statement, TableFactor,
-    };
+    use datafusion::sql::sqlparser::ast::{visit_relations, SetExpr, Statement, TableFactor};
     let Statement::Query(query) = statement else {
         return None;
     };
@@ -594,15 +596,7 @@ pub fn required_values(
         tables += 1;
         std::ops::ControlFlow::<()>::Continue(())
     });
-    let mut subquery = false;
-    let _ = visit_expressions(statement, |expr| {
-        subquery |= matches!(
-            expr,
-            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
-        );
-        std::ops::ControlFlow::<()>::Continue(())
-    });
-    if tables != 1 || subquery || query.with.is_some() {
+    if tables != 1 || crate::sql::has_subquery(statement) || query.with.is_some() {
         return None;
     }
     let mut query = query.as_ref();

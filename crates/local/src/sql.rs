@@ -293,6 +293,21 @@ struct MapGrouping {
     alias: String,
 }
 
+/// Whether `node` holds a subquery expression (scalar, EXISTS or IN).
+pub(crate) fn has_subquery(node: &impl datafusion::sql::sqlparser::ast::Visit) -> bool {
+    datafusion::sql::sqlparser::ast::visit_expressions(node, |expr| {
+        if matches!(
+            expr,
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+        ) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
+}
+
 /// An identifier as DataFusion resolves it: unquoted ones in lower case.
 fn normalized(ident: &datafusion::sql::sqlparser::ast::Ident) -> String {
     match ident.quote_style {
@@ -309,23 +324,15 @@ fn is_name(expr: &Expr, name: &str) -> bool {
 /// as the UNNEST's: no WITH or subquery (where they could be other
 /// columns), and no select-list alias named `k` or `v` but for `k AS k`
 /// (ORDER BY and HAVING would then mean the alias).
-fn members_unambiguous(query: &mut Query, key: &str, value: &str) -> bool {
+fn members_unambiguous(query: &Query, key: &str, value: &str) -> bool {
     use datafusion::sql::sqlparser::ast::SelectItem;
     if query.with.is_some() {
         return false;
     }
-    let mut subquery = false;
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(query, |expr| {
-        subquery |= matches!(
-            expr,
-            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
-        );
-        ControlFlow::<()>::Continue(())
-    });
     let SetExpr::Select(select) = query.body.as_ref() else {
         return false;
     };
-    !subquery
+    !has_subquery(query)
         && select.projection.iter().all(|item| match item {
             SelectItem::ExprWithAlias { expr, alias } => {
                 let alias = normalized(alias);
@@ -443,8 +450,8 @@ fn facets_by_aggregate(query: &mut Query) -> Result<bool, String> {
     };
     // The WHERE runs before grouping, on the table's columns only.
     let mut names_member = false;
-    if let Some(selection) = &mut select.selection {
-        let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(selection, |expr| {
+    if let Some(selection) = &select.selection {
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(selection, |expr| {
             names_member |= is_name(expr, &grouping.key)
                 || is_name(expr, &grouping.value)
                 || matches!(expr, Expr::CompoundIdentifier(_));
