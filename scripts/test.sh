@@ -8,7 +8,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sentry-sls-target}
 export CARGO_TERM_COLOR=never
+# Fresh clones sit at new paths, so incremental caches would only pile up on the CI disk.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}; fi
 step() { printf '\n== %s ==\n' "$*"; }
+
+step "disk space"
+mkdir -p "$CARGO_TARGET_DIR"
+df -h "$CARGO_TARGET_DIR" | tail -1
+# Test executables and incremental caches of earlier clones are rebuilt on demand; when the
+# disk runs low, drop the ones nothing has touched for a day before building more.
+if [ "$(df -Pk "$CARGO_TARGET_DIR" | awk 'NR==2 {print $4}')" -lt $((15 * 1024 * 1024)) ]; then
+  echo "under 15 GiB free: pruning stale test executables and incremental caches"
+  find "$CARGO_TARGET_DIR"/{debug,release}/deps -maxdepth 1 -type f -perm -u+x \
+    ! -name '*.so' -mtime +0 -delete 2>/dev/null || true
+  find "$CARGO_TARGET_DIR"/{debug,release}/incremental -mindepth 1 -maxdepth 1 -mtime +0 \
+    -exec rm -rf {} + 2>/dev/null || true
+  df -h "$CARGO_TARGET_DIR" | tail -1
+fi
 
 step "Python environment (tests/requirements.txt)"
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import snuba_sdk, pytest, requests, aliyun.log, sentry_sdk, selenium' 2>/dev/null \
