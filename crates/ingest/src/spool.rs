@@ -130,6 +130,16 @@ impl<F: std::future::Future<Output = ()>> Stopper<F> {
         true
     }
 
+    /// Sleeps [`SHIP_LINGER`] unless draining (then every round ships at once).
+    async fn linger(&mut self) {
+        if self.drain_until.is_none() {
+            tokio::select! {
+                () = self.stop.as_mut() => self.start_drain(),
+                () = tokio::time::sleep(SHIP_LINGER) => {}
+            }
+        }
+    }
+
     fn start_drain(&mut self) {
         self.drain_until = Some(tokio::time::Instant::now() + self.drain);
     }
@@ -208,6 +218,14 @@ fn store_cursor(directory: &Path, cursor: CursorFile) -> std::io::Result<()> {
     fs::File::open(&temporary)?.sync_all()?;
     fs::rename(&temporary, directory.join(CURSOR_FILE))?;
     segments::sync_directory(directory)
+}
+
+/// [`store_cursor`] on the blocking pool: it fsyncs twice.
+async fn save_cursor(directory: &Path, cursor: CursorFile) -> std::io::Result<()> {
+    let directory = directory.to_path_buf();
+    tokio::task::spawn_blocking(move || store_cursor(&directory, cursor))
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 fn segment_path(directory: &Path, sequence: u64) -> PathBuf {
@@ -346,10 +364,13 @@ impl Spool {
     ) -> std::io::Result<()> {
         let directory = self.shared.config.directory.clone();
         let stream = load_stream_id(&directory)?;
+        // What the cursor file says; a round's start saves the cursor and the round
+        // together, so under steady load each round costs one save, not two.
+        let mut durable = load_cursor(&directory)?;
         let CursorFile {
             mut cursor,
             mut in_flight,
-        } = load_cursor(&directory)?;
+        } = durable;
         let mut stopper = Stopper {
             stop: Box::pin(stop),
             drain_until: None,
@@ -378,19 +399,20 @@ impl Spool {
                 }
             };
             if batches.is_empty() {
-                if next != cursor || in_flight.is_some() {
-                    let file = CursorFile {
-                        cursor: next,
-                        in_flight: None,
-                    };
-                    if let Err(error) = store_cursor(&directory, file) {
+                let file = CursorFile {
+                    cursor: next,
+                    in_flight: None,
+                };
+                if file != durable {
+                    if let Err(error) = save_cursor(&directory, file).await {
                         tracing::error!(%error, "saving the spool cursor failed; will retry");
                         tokio::time::sleep(backoff).await;
                         continue;
                     }
+                    durable = file;
                     cursor = next;
                     in_flight = None;
-                    self.delete_behind(cursor);
+                    self.delete_behind(cursor).await;
                     continue;
                 }
                 // Caught up: when stopping, the drain is done.
@@ -402,17 +424,24 @@ impl Spool {
             if in_flight != Some(next) {
                 // Record the round before sending it, so a crash mid-round
                 // re-sends the very same batches with the very same keys.
+                // This also records the previous round as done.
                 let file = CursorFile {
                     cursor,
                     in_flight: Some(next),
                 };
-                if let Err(error) = store_cursor(&directory, file) {
+                if let Err(error) = save_cursor(&directory, file).await {
                     tracing::error!(%error, "saving the spool cursor failed; will retry");
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
+                let behind = durable.cursor != cursor;
+                durable = file;
                 in_flight = Some(next);
+                if behind {
+                    self.delete_behind(cursor).await;
+                }
             }
+            let round_logs: usize = batches.iter().map(|(batch, _)| batch.logs.len()).sum();
             let mut shipped = true;
             for (batch, end) in batches {
                 let logs = batch.logs.len() as u64;
@@ -445,32 +474,35 @@ impl Spool {
                 continue;
             }
             backoff = Duration::from_millis(100);
-            // If the cursor cannot be saved the batch is sent again later
-            // (at-least-once), never skipped.
-            let file = CursorFile {
-                cursor: next,
-                in_flight: None,
-            };
-            if let Err(error) = store_cursor(&directory, file) {
-                tracing::error!(%error, "saving the spool cursor failed; will retry");
-                tokio::time::sleep(backoff).await;
-                continue;
-            }
+            // The round is done; the next round's save (or, once caught up, the
+            // empty read's) records it. A crash before then sends the round again
+            // with the same keys: at-least-once, never skipped.
             cursor = next;
             in_flight = None;
-            self.delete_behind(cursor);
+            if round_logs < self.shared.config.batch_logs {
+                // Less than a full round was waiting: let the next one gather.
+                stopper.linger().await;
+            }
         }
     }
 
-    /// Deletes segments wholly before the cursor.
-    fn delete_behind(&self, cursor: Cursor) {
-        let directory = &self.shared.config.directory;
-        if cursor.sequence > 0 {
-            if let Err(error) = Wal::delete_through(directory, cursor.sequence - 1) {
-                tracing::warn!(%error, "deleting shipped spool segments failed");
+    /// Deletes segments wholly before the cursor (which must be saved), off the
+    /// async workers.
+    async fn delete_behind(&self, cursor: Cursor) {
+        let shared = Arc::clone(&self.shared);
+        let deleted = tokio::task::spawn_blocking(move || {
+            let directory = &shared.config.directory;
+            if cursor.sequence > 0 {
+                if let Err(error) = Wal::delete_through(directory, cursor.sequence - 1) {
+                    tracing::warn!(%error, "deleting shipped spool segments failed");
+                }
             }
+            *shared.bytes.lock().expect("bytes lock") = bytes_on_disk(directory);
+        })
+        .await;
+        if let Err(error) = deleted {
+            tracing::warn!(%error, "deleting shipped spool segments failed");
         }
-        *self.shared.bytes.lock().expect("bytes lock") = bytes_on_disk(directory);
     }
 }
 
