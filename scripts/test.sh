@@ -14,16 +14,24 @@ step() { printf '\n== %s ==\n' "$*"; }
 
 step "disk space"
 mkdir -p "$CARGO_TARGET_DIR"
-df -h "$CARGO_TARGET_DIR" | tail -1
-# Test executables and incremental caches of earlier clones are rebuilt on demand; when the
-# disk runs low, drop the ones nothing has touched for a day before building more.
-if [ "$(df -Pk "$CARGO_TARGET_DIR" | awk 'NR==2 {print $4}')" -lt $((15 * 1024 * 1024)) ]; then
-  echo "under 15 GiB free: pruning stale test executables and incremental caches"
-  find "$CARGO_TARGET_DIR"/{debug,release}/deps -maxdepth 1 -type f -perm -u+x \
-    ! -name '*.so' -mtime +0 -delete 2>/dev/null || true
-  find "$CARGO_TARGET_DIR"/{debug,release}/incremental -mindepth 1 -maxdepth 1 -mtime +0 \
-    -exec rm -rf {} + 2>/dev/null || true
-  df -h "$CARGO_TARGET_DIR" | tail -1
+df -h "$CARGO_TARGET_DIR" | tail -1 || true
+# Outputs of earlier clones (each clone path builds its own workspace crates) and of earlier
+# profiles pile up; Cargo rebuilds whatever is missing. When the disk runs low, drop what
+# nothing has read or written for three days, and if that is not enough, everything.
+free_kib() { df -Pk "$CARGO_TARGET_DIR" | awk 'NR==2 {print $4}'; }
+if [ "$(free_kib)" -lt $((15 * 1024 * 1024)) ]; then
+  echo "under 15 GiB free: pruning build outputs unused for three days"
+  for profile in debug release; do
+    for kind in deps build .fingerprint incremental; do
+      find "$CARGO_TARGET_DIR/$profile/$kind" -mindepth 1 -maxdepth 1 -atime +2 -mtime +2 \
+        -exec rm -rf {} + 2>/dev/null || true
+    done
+  done
+  if [ "$(free_kib)" -lt $((5 * 1024 * 1024)) ]; then
+    echo "still under 5 GiB free: cargo clean (everything is rebuilt)"
+    cargo clean
+  fi
+  df -h "$CARGO_TARGET_DIR" | tail -1 || true
 fi
 
 step "Python environment (tests/requirements.txt)"

@@ -74,7 +74,8 @@ pub enum SpoolError {
     Unavailable(String),
 }
 
-/// How long a caught-up shipper waits after new frames before shipping them.
+/// How long the shipper lets frames gather before a round: after new frames when caught
+/// up, and after a round that was not full.
 const SHIP_LINGER: Duration = Duration::from_millis(25);
 
 /// The shipper's stop signal and its drain deadline.
@@ -118,7 +119,7 @@ impl<F: std::future::Future<Output = ()>> Stopper<F> {
                 self.start_drain();
             }
             () = written.notified() => {
-                // Let a round gather: each round saves the cursor twice (fsynced), so
+                // Let a round gather: each round saves the cursor (fsynced), so
                 // shipping every group commit on its own costs more than the wait.
                 tokio::select! {
                     () = self.stop.as_mut() => self.start_drain(),
@@ -392,6 +393,15 @@ impl Spool {
                     // A disk hiccup must not stop shipping for good: retry.
                     tracing::error!(%error, "reading the spool failed; will retry");
                     if !stopper.wait(backoff).await {
+                        // Stopping: record a finished round so a restart does not send
+                        // it again (best effort; at worst it is sent twice).
+                        let done = CursorFile {
+                            cursor,
+                            in_flight: None,
+                        };
+                        if in_flight.is_none() && done != durable {
+                            let _ = save_cursor(&directory, done).await;
+                        }
                         return Ok(());
                     }
                     backoff = (backoff * 2).min(self.shared.config.max_backoff);
@@ -406,7 +416,10 @@ impl Spool {
                 if file != durable {
                     if let Err(error) = save_cursor(&directory, file).await {
                         tracing::error!(%error, "saving the spool cursor failed; will retry");
-                        tokio::time::sleep(backoff).await;
+                        if !stopper.wait(backoff).await {
+                            return Ok(());
+                        }
+                        backoff = (backoff * 2).min(self.shared.config.max_backoff);
                         continue;
                     }
                     durable = file;
@@ -431,7 +444,10 @@ impl Spool {
                 };
                 if let Err(error) = save_cursor(&directory, file).await {
                     tracing::error!(%error, "saving the spool cursor failed; will retry");
-                    tokio::time::sleep(backoff).await;
+                    if !stopper.wait(backoff).await {
+                        return Ok(());
+                    }
+                    backoff = (backoff * 2).min(self.shared.config.max_backoff);
                     continue;
                 }
                 let behind = durable.cursor != cursor;
@@ -479,7 +495,7 @@ impl Spool {
             // with the same keys: at-least-once, never skipped.
             cursor = next;
             in_flight = None;
-            if round_logs < self.shared.config.batch_logs {
+            if until.is_none() && round_logs < self.shared.config.batch_logs {
                 // Less than a full round was waiting: let the next one gather.
                 stopper.linger().await;
             }
