@@ -27,9 +27,10 @@ if [ "$(free_kib)" -lt $((15 * 1024 * 1024)) ]; then
         -exec rm -rf {} + 2>/dev/null || true
     done
   done
-  if [ "$(free_kib)" -lt $((5 * 1024 * 1024)) ]; then
-    echo "still under 5 GiB free: cargo clean (everything is rebuilt)"
+  if [ "$(free_kib)" -lt $((10 * 1024 * 1024)) ]; then
+    echo "still under 10 GiB free (a full build needs about 9): cargo clean, everything is rebuilt"
     cargo clean
+    mkdir -p "$CARGO_TARGET_DIR"
   fi
   df -h "$CARGO_TARGET_DIR" | tail -1 || true
 fi
