@@ -102,6 +102,19 @@ fn config(directory: &std::path::Path) -> SpoolConfig {
     config
 }
 
+/// Ships through `store` in the background, never told to stop.
+fn spawn_shipper(
+    spool: &Spool,
+    store: Arc<dyn LogStore>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    let spool = spool.clone();
+    tokio::spawn(async move {
+        spool
+            .ship(store, "events".into(), std::future::pending())
+            .await
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_appended_arrives_once_and_survives_a_restart() {
     let directory = tempfile::tempdir().unwrap();
@@ -134,15 +147,7 @@ async fn everything_appended_arrives_once_and_survives_a_restart() {
     drop(spool);
     // Second run: the rest arrives, nothing twice.
     let spool = Spool::open(config(directory.path())).unwrap();
-    let store: Arc<dyn LogStore> = project.clone();
-    let shipper = tokio::spawn({
-        let spool = spool.clone();
-        async move {
-            spool
-                .ship(store, "events".into(), std::future::pending())
-                .await
-        }
-    });
+    let shipper = spawn_shipper(&spool, project.clone());
     assert_eq!(wait_for(&project, 2000).await, (2000, 2000));
     // Shipped segments are deleted.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -216,14 +221,7 @@ async fn a_store_outage_delays_but_loses_nothing() {
         inner: project.clone(),
         failures: AtomicUsize::new(5),
     });
-    let shipper = tokio::spawn({
-        let spool = spool.clone();
-        async move {
-            spool
-                .ship(outage, "events".into(), std::future::pending())
-                .await
-        }
-    });
+    let shipper = spawn_shipper(&spool, outage);
     for number in 0..20 {
         spool.append(&batch(number, 10)).await.unwrap();
     }
@@ -279,15 +277,7 @@ async fn a_crash_after_a_round_sends_it_again_and_the_store_skips_it() {
     let directory = tempfile::tempdir().unwrap();
     let (_store, project) = local_store(directory.path()).await;
     let spool = Spool::open(config(directory.path())).unwrap();
-    let shipper = tokio::spawn({
-        let spool = spool.clone();
-        let store: Arc<dyn LogStore> = project.clone();
-        async move {
-            spool
-                .ship(store, "events".into(), std::future::pending())
-                .await
-        }
-    });
+    let shipper = spawn_shipper(&spool, project.clone());
     for number in 0..30 {
         spool.append(&batch(number, 10)).await.unwrap();
     }
@@ -341,15 +331,7 @@ async fn a_full_spool_refuses_appends_and_a_torn_tail_is_skipped() {
     let (_store, project) = local_store(directory.path()).await;
     small.max_bytes = 1024 * 1024;
     let spool = Spool::open(small).unwrap();
-    let shipper = tokio::spawn({
-        let spool = spool.clone();
-        let store: Arc<dyn LogStore> = project.clone();
-        async move {
-            spool
-                .ship(store, "events".into(), std::future::pending())
-                .await
-        }
-    });
+    let shipper = spawn_shipper(&spool, project.clone());
     let expected = (number * 10) as u64;
     assert_eq!(wait_for(&project, expected).await, (expected, expected));
     spool.append(&batch(1000, 10)).await.unwrap();
