@@ -65,8 +65,11 @@ const HTTP_KEYS: [&str; 9] = [
 ];
 
 fn setdefault_nulls(m: &mut Map<String, Value>, keys: &[&str]) {
+    // No key String for keys already there (`entry` takes an owned key).
     for k in keys {
-        m.entry(*k).or_insert(Value::Null);
+        if !m.contains_key(*k) {
+            m.insert((*k).to_string(), Value::Null);
+        }
     }
 }
 

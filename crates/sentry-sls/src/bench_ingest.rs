@@ -161,7 +161,7 @@ fn event(random: &mut Random, sequence: usize, groups: u64) -> (u64, Value) {
 }
 
 /// Gzipped envelopes with their project ids.
-fn envelopes(count: usize, groups: u64) -> Vec<(u64, Vec<u8>)> {
+pub(crate) fn envelopes(count: usize, groups: u64) -> Vec<(u64, Vec<u8>)> {
     use std::io::Write;
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
     let chunk = count.div_ceil(threads).max(1);

@@ -19,6 +19,7 @@ mod bench;
 mod bench_anchor;
 mod bench_ingest;
 mod bench_query;
+mod bench_stages;
 mod store_args;
 
 use std::collections::BTreeMap;
@@ -89,6 +90,10 @@ enum BenchCommand {
     /// embedded store loaded with 14 days of skewed events; medians next to
     /// the ClickHouse anchor's.
     Query(bench_query::QueryBenchArgs),
+    /// Ingest stage by stage, on one thread without HTTP: microseconds per event
+    /// of gzip, envelope, JSON, normalisation and grouping, record, spool frame,
+    /// and the embedded store's append (fsync), flush and compaction.
+    Stages(bench_stages::StagesBenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -235,6 +240,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Store(args)) => runtime.block_on(bench::store(args)),
         Command::Bench(BenchCommand::Ingest(args)) => runtime.block_on(bench_ingest::ingest(args)),
         Command::Bench(BenchCommand::Query(args)) => runtime.block_on(bench_query::query(args)),
+        Command::Bench(BenchCommand::Stages(args)) => runtime.block_on(bench_stages::stages(args)),
     }
 }
 

@@ -21,7 +21,7 @@
 //! (duplicate events, puts, tombstones) the newest wins: the greatest
 //! `node_written_ns` (written by this API, unique and increasing per
 //! process), else `received` (seconds, written by ingest) × 10⁹. Bodies are
-//! decoded and checked (`body_len`, `body_md5`) by
+//! decoded and checked (`body_len`, `body_crc32` or `body_md5`) by
 //! [`sentry_sls_ingest::body::decode`]. The node's TTL is the logstore's
 //! retention: a `ttl` Sentry passes is not applied per node.
 //!

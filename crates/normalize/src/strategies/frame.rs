@@ -13,7 +13,6 @@ fn re(p: &str) -> Regex {
 }
 
 static RUBY_ERB_FUNC: LazyLock<Regex> = LazyLock::new(|| re(r"__\d{4,}_\d{4,}$"));
-static BASENAME: LazyLock<Regex> = LazyLock::new(|| re(r"[/\\]"));
 static JAVA_REFLECT: LazyLock<Regex> =
     LazyLock::new(|| re(r"(sun\.reflect\.Generated(?:Serialization)?ConstructorAccessor)\d+"));
 static JAVA_CGLIB: LazyLock<Regex> =
@@ -31,7 +30,8 @@ static JAVA_HIBERNATE_PROXY: LazyLock<Regex> =
 const CONTEXT_LINE_PLATFORMS: [&str; 5] = ["javascript", "node", "python", "php", "ruby"];
 
 fn basename(s: &str) -> &str {
-    BASENAME.split(s).last().unwrap_or(s)
+    // What `re.split(r"[/\\]", s)[-1]` gives, without running a regex per frame.
+    s.rsplit(['/', '\\']).next().unwrap_or(s)
 }
 
 /// `has_url_origin`.
@@ -113,16 +113,23 @@ fn module_component(
                 Some("removed reflection marker".into()),
             );
         } else {
-            let mut m = JAVA_REFLECT.replace_all(module, "${1}<auto>").into_owned();
-            for r in [
-                &*JAVA_CGLIB,
-                &*JAVA_ASSIST,
-                &*CLOJURE,
-                &*JAVA_ENHANCER_BY,
-                &*JAVA_FAST_CLASS_BY,
-                &*JAVA_HIBERNATE_PROXY,
+            // Each pattern needs its literal marker; most modules have none, so the
+            // regexes (and their copies of the module) are skipped.
+            let mut m = std::borrow::Cow::Borrowed(module);
+            for (marker, r) in [
+                ("sun.reflect.Generated", &*JAVA_REFLECT),
+                ("CGLIB$$", &*JAVA_CGLIB),
+                ("$$_javassist", &*JAVA_ASSIST),
+                ("$fn__", &*CLOJURE),
+                ("EnhancerBy", &*JAVA_ENHANCER_BY),
+                ("FastClassBy", &*JAVA_FAST_CLASS_BY),
+                ("HibernateProxy", &*JAVA_HIBERNATE_PROXY),
             ] {
-                m = r.replace_all(&m, "${1}<auto>").into_owned();
+                if m.contains(marker) {
+                    if let std::borrow::Cow::Owned(replaced) = r.replace_all(&m, "${1}<auto>") {
+                        m = std::borrow::Cow::Owned(replaced);
+                    }
+                }
             }
             if m != module {
                 c.set_leaves(vec![json!(m)], Some("removed codegen marker".into()));
