@@ -628,17 +628,16 @@ fn match_key(
     // chosen to collide); SipHash cost a few per cent of ingest's CPU here.
     static STATES: std::sync::LazyLock<[ahash::RandomState; 2]> =
         std::sync::LazyLock::new(|| [ahash::RandomState::new(), ahash::RandomState::new()]);
-    let hash = |salt: usize| {
-        let mut hasher = STATES[salt].build_hasher();
-        (kind, rules.id, platform, exc, frames.len()).hash(&mut hasher);
-        for frame in frames {
-            let category = frame
-                .get("data")
-                .and_then(Value::as_object)
-                .and_then(|d| d.get("category"))
-                .and_then(Value::as_str);
+    // The fields are looked up once (each lookup hashes the key) and hashed twice.
+    let fields: Vec<_> = frames
+        .iter()
+        .map(|frame| {
             (
-                category,
+                frame
+                    .get("data")
+                    .and_then(Value::as_object)
+                    .and_then(|d| d.get("category"))
+                    .and_then(Value::as_str),
                 str_field(frame, "platform"),
                 str_field(frame, "package"),
                 str_field(frame, "abs_path"),
@@ -648,7 +647,13 @@ fn match_key(
                 str_field(frame, "module"),
                 frame.get("in_app").and_then(Value::as_bool),
             )
-                .hash(&mut hasher);
+        })
+        .collect();
+    let hash = |salt: usize| {
+        let mut hasher = STATES[salt].build_hasher();
+        (kind, rules.id, platform, exc, frames.len()).hash(&mut hasher);
+        for frame in &fields {
+            frame.hash(&mut hasher);
         }
         hasher.finish()
     };

@@ -65,11 +65,16 @@ const HTTP_KEYS: [&str; 9] = [
 ];
 
 fn setdefault_nulls(m: &mut Map<String, Value>, keys: &[&str]) {
-    // No key String for keys already there (`entry` takes an owned key).
-    for k in keys {
-        if !m.contains_key(*k) {
-            m.insert((*k).to_string(), Value::Null);
-        }
+    // A frame has a handful of keys and gets about twenty defaults: comparing against its
+    // keys is cheaper than hashing each default twice (`contains_key`, then `insert`), and
+    // `entry` would allocate a key String even for keys already there.
+    let missing: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !m.keys().any(|present| present == k))
+        .collect();
+    for k in missing {
+        m.insert(k.to_string(), Value::Null);
     }
 }
 
