@@ -25,7 +25,7 @@ STAGES = [
 
 def test_bench_stages_reports_every_stage(tmp_path):
     report_path = tmp_path / "stages.json"
-    subprocess.run(
+    result = subprocess.run(
         [
             str(sentry_sls_binary()),
             "bench",
@@ -41,10 +41,11 @@ def test_bench_stages_reports_every_stage(tmp_path):
             "--out",
             str(report_path),
         ],
-        check=True,
         timeout=300,
         capture_output=True,
+        text=True,
     )
+    assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads(report_path.read_text())
     assert report["benchmark"] == "stages"
     assert report["parameters"]["events"] == 60

@@ -43,9 +43,9 @@ pub struct SpoolConfig {
     pub max_backoff: Duration,
     /// How long the shipper keeps shipping after it was told to stop.
     pub drain_timeout: Duration,
-    /// Group commit: when the last fsync covered more than one append (appends arrive
-    /// concurrently), the writer waits this long after the next one before it writes and
-    /// fsyncs, so one fsync covers more appends. A lone client never waits.
+    /// Group commit: when fewer appends wait than the last fsync covered (appends arrive
+    /// concurrently), the writer waits this long before it writes and fsyncs, so one fsync
+    /// covers more appends. A lone client never waits; zero turns the wait off.
     pub commit_linger: Duration,
 }
 
@@ -638,25 +638,35 @@ fn read_from(
     }
 }
 
+/// Most appends in one group commit.
+const MAX_GROUP: usize = 4096;
+
+fn take_queued(receiver: &Receiver<Pending>, group: &mut Vec<Pending>) {
+    while group.len() < MAX_GROUP {
+        match receiver.try_recv() {
+            Ok(pending) => group.push(pending),
+            Err(_) => return,
+        }
+    }
+}
+
 fn writer_loop(shared: &Shared, mut wal: Wal, receiver: &Receiver<Pending>) {
-    let mut concurrent = false;
+    let mut last_group = 1;
     loop {
         let first = match receiver.recv_timeout(Duration::from_millis(500)) {
             Ok(pending) => pending,
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        // An fsync costs about 0.15 ms of CPU here, most of it per call: under concurrent
-        // load a short sleep (one wake-up, not one per arriving append) lets the group grow.
-        if concurrent && !shared.config.commit_linger.is_zero() {
-            std::thread::sleep(shared.config.commit_linger);
-        }
         let mut group = vec![first];
-        while let Ok(pending) = receiver.try_recv() {
-            group.push(pending);
-            if group.len() >= 4096 {
-                break;
-            }
+        take_queued(receiver, &mut group);
+        // An fsync costs about 0.15 ms of CPU here, most of it per call. When fewer appends
+        // wait than the last fsync covered, the other clients are likely on their way: one
+        // short sleep (one wake-up, not one per arriving append) lets them share this fsync.
+        // A lone client never waits.
+        if group.len() < last_group && !shared.config.commit_linger.is_zero() {
+            std::thread::sleep(shared.config.commit_linger);
+            take_queued(receiver, &mut group);
         }
         let payloads: Vec<&[u8]> = group
             .iter()
@@ -684,7 +694,7 @@ fn writer_loop(shared: &Shared, mut wal: Wal, receiver: &Receiver<Pending>) {
             metrics::counter!("ingest_spool_appended_total").increment(group.len() as u64);
             metrics::counter!("ingest_spool_commits_total").increment(1);
         }
-        concurrent = group.len() > 1;
+        last_group = group.len();
         for pending in group {
             let _ = pending.acknowledge.send(result.clone());
         }

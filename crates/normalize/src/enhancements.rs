@@ -629,7 +629,7 @@ fn match_key(
     static STATES: std::sync::LazyLock<[ahash::RandomState; 2]> =
         std::sync::LazyLock::new(|| [ahash::RandomState::new(), ahash::RandomState::new()]);
     // The fields are looked up once (each lookup hashes the key) and hashed twice.
-    let fields: Vec<_> = frames
+    let frame_fields: Vec<_> = frames
         .iter()
         .map(|frame| {
             (
@@ -652,7 +652,7 @@ fn match_key(
     let hash = |salt: usize| {
         let mut hasher = STATES[salt].build_hasher();
         (kind, rules.id, platform, exc, frames.len()).hash(&mut hasher);
-        for frame in &fields {
+        for frame in &frame_fields {
             frame.hash(&mut hasher);
         }
         hasher.finish()
