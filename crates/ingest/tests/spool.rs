@@ -341,3 +341,39 @@ async fn a_full_spool_refuses_appends_and_a_torn_tail_is_skipped() {
     );
     shipper.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_lingers_for_concurrent_appends_but_never_for_a_lone_client() {
+    let directory = tempfile::tempdir().unwrap();
+    let (_store, project) = local_store(directory.path()).await;
+    let mut config = config(directory.path());
+    // Far longer than an fsync: any wait for a lone client would show.
+    config.commit_linger = Duration::from_millis(1500);
+    let spool = Spool::open(config).unwrap();
+    // Concurrent appends (one group commit covers several): every one is acknowledged.
+    let appends: Vec<_> = (0..16)
+        .map(|number| {
+            let spool = spool.clone();
+            tokio::spawn(async move { spool.append(&batch(number, 5)).await })
+        })
+        .collect();
+    for append in appends {
+        append.await.unwrap().unwrap();
+    }
+    // A lone client, one append at a time: each is written as soon as it arrives, not after
+    // the linger (the first may still wait once, if the last group held several).
+    spool.append(&batch(16, 5)).await.unwrap();
+    let started = std::time::Instant::now();
+    for number in 17..22 {
+        spool.append(&batch(number, 5)).await.unwrap();
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "five sequential appends took {:?}",
+        started.elapsed()
+    );
+    let shipper = spawn_shipper(&spool, project.clone());
+    assert_eq!(wait_for(&project, 22 * 5).await, (22 * 5, 22 * 5));
+    shipper.abort();
+    spool.shutdown();
+}

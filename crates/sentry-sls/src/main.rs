@@ -191,8 +191,8 @@ struct ServeArgs {
     /// Group commit of the spool, in microseconds: when fewer appends wait than the last
     /// fsync covered, the spool waits this long so that concurrent requests share one
     /// fsync (less CPU per event; each such request waits up to this much longer). A lone
-    /// client never waits; 0 turns it off.
-    #[arg(long, default_value_t = 1000)]
+    /// client never waits; 0 turns it off. At most 100000 (100 ms).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     spool_commit_linger_us: u64,
 
     /// Ingest requests processed at once; more are answered 429 with
