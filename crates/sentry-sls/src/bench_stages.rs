@@ -50,6 +50,18 @@ fn per_event(count: usize, started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1e6 / count.max(1) as f64
 }
 
+/// Microseconds per event of store work run on the blocking pool.
+async fn blocking_per_event<T: Send + 'static>(
+    count: usize,
+    work: impl FnOnce() -> Result<T, sentry_sls_store::StoreError> + Send + 'static,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    tokio::task::spawn_blocking(work)
+        .await?
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    Ok(per_event(count, started))
+}
+
 async fn run_once(
     args: &StagesBenchArgs,
     run: usize,
@@ -157,18 +169,10 @@ async fn run_once(
             .map_err(|error| anyhow::anyhow!("{error}"))?;
     }
     let append = per_event(count, started);
-    let started = Instant::now();
     let flushing = std::sync::Arc::clone(&project);
-    tokio::task::spawn_blocking(move || flushing.flush_all())
-        .await?
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let flush = per_event(count, started);
-    let started = Instant::now();
+    let flush = blocking_per_event(count, move || flushing.flush_all()).await?;
     let compacting = std::sync::Arc::clone(&project);
-    tokio::task::spawn_blocking(move || compacting.compact_all())
-        .await?
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let compact = per_event(count, started);
+    let compact = blocking_per_event(count, move || compacting.compact_all()).await?;
     let closing = std::sync::Arc::clone(&store);
     tokio::task::spawn_blocking(move || closing.shutdown()).await?;
     drop(project);
