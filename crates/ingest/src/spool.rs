@@ -83,11 +83,16 @@ pub enum SpoolError {
 /// up, and after a round that was not full.
 const SHIP_LINGER: Duration = Duration::from_millis(25);
 
-/// The shipper's stop signal and its drain deadline.
+/// First wait after a failure; it doubles with each failure in a row.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The shipper's stop signal, its drain deadline and its retry backoff.
 struct Stopper<F> {
     stop: std::pin::Pin<Box<F>>,
     drain_until: Option<tokio::time::Instant>,
     drain: Duration,
+    backoff: Duration,
+    max_backoff: Duration,
 }
 
 impl<F: std::future::Future<Output = ()>> Stopper<F> {
@@ -134,6 +139,14 @@ impl<F: std::future::Future<Output = ()>> Stopper<F> {
             () = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
         true
+    }
+
+    /// After a failure: waits the current backoff, then doubles it (up to the maximum);
+    /// `false` once the drain deadline has passed.
+    async fn back_off(&mut self) -> bool {
+        let waited = self.wait(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(self.max_backoff);
+        waited
     }
 
     /// Sleeps [`SHIP_LINGER`] unless draining (then every round ships at once).
@@ -381,8 +394,9 @@ impl Spool {
             stop: Box::pin(stop),
             drain_until: None,
             drain: self.shared.config.drain_timeout,
+            backoff: FIRST_BACKOFF,
+            max_backoff: self.shared.config.max_backoff,
         };
-        let mut backoff = Duration::from_millis(100);
         loop {
             let read_directory = directory.clone();
             let limit = self.shared.config.batch_logs;
@@ -397,7 +411,7 @@ impl Spool {
                 Err(error) => {
                     // A disk hiccup must not stop shipping for good: retry.
                     tracing::error!(%error, "reading the spool failed; will retry");
-                    if !stopper.wait(backoff).await {
+                    if !stopper.back_off().await {
                         // Stopping: record a finished round so a restart does not send
                         // it again (best effort; at worst it is sent twice).
                         let done = CursorFile {
@@ -409,7 +423,6 @@ impl Spool {
                         }
                         return Ok(());
                     }
-                    backoff = (backoff * 2).min(self.shared.config.max_backoff);
                     continue;
                 }
             };
@@ -421,10 +434,9 @@ impl Spool {
                 if file != durable {
                     if let Err(error) = save_cursor(&directory, file).await {
                         tracing::error!(%error, "saving the spool cursor failed; will retry");
-                        if !stopper.wait(backoff).await {
+                        if !stopper.back_off().await {
                             return Ok(());
                         }
-                        backoff = (backoff * 2).min(self.shared.config.max_backoff);
                         continue;
                     }
                     durable = file;
@@ -449,10 +461,9 @@ impl Spool {
                 };
                 if let Err(error) = save_cursor(&directory, file).await {
                     tracing::error!(%error, "saving the spool cursor failed; will retry");
-                    if !stopper.wait(backoff).await {
+                    if !stopper.back_off().await {
                         return Ok(());
                     }
-                    backoff = (backoff * 2).min(self.shared.config.max_backoff);
                     continue;
                 }
                 let behind = durable.cursor != cursor;
@@ -479,7 +490,7 @@ impl Spool {
                     }
                     Err(error) => {
                         metrics::counter!("ingest_spool_ship_failures_total").increment(1);
-                        tracing::warn!(%error, retry_in = ?backoff, "shipping to the log store failed; will retry");
+                        tracing::warn!(%error, retry_in = ?stopper.backoff, "shipping to the log store failed; will retry");
                         shipped = false;
                         break;
                     }
@@ -488,13 +499,12 @@ impl Spool {
             if !shipped {
                 // A failed batch retries with everything after it; batches of this
                 // round that did land are sent again (at-least-once).
-                if !stopper.wait(backoff).await {
+                if !stopper.back_off().await {
                     return Ok(());
                 }
-                backoff = (backoff * 2).min(self.shared.config.max_backoff);
                 continue;
             }
-            backoff = Duration::from_millis(100);
+            stopper.backoff = FIRST_BACKOFF;
             // The round is done; the next round's save (or, once caught up, the
             // empty read's) records it. A crash before then sends the round again
             // with the same keys: at-least-once, never skipped.
