@@ -16,17 +16,20 @@ proves nothing.
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
 import subprocess
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
+import zstandard
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +43,24 @@ STDERR_TAIL_LINES = 200
 # Where the session fixture leaves facts for `pytest_terminal_summary`.
 _STDERR_PATH_KEY = pytest.StashKey[Path]()
 _ABNORMAL_EXIT_KEY = pytest.StashKey[str]()
+
+
+def stored_body(record: dict[str, str]) -> bytes:
+    """The event body a record carries, read as docs/schema.md §2 says, independently of the Rust
+    reader: plain `body` (`json`) or base64 zstd chunks (`zstd-b64`), checked against `body_len`
+    and `body_crc32`."""
+    codec = record["body_codec"]
+    if codec == "json":
+        body = record["body"].encode()
+    elif codec == "zstd-b64":
+        parts = int(record["body_parts"])
+        encoded = "".join(record[f"body_zstd_{index}"] for index in range(1, parts + 1))
+        body = zstandard.ZstdDecompressor().decompress(base64.b64decode(encoded, validate=True))
+    else:
+        raise AssertionError(f"unknown body_codec {codec!r}")
+    assert len(body) == int(record["body_len"]), "body_len"
+    assert f"{zlib.crc32(body):08x}" == record["body_crc32"], "body_crc32"
+    return body
 
 
 @dataclass(frozen=True)

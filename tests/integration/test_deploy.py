@@ -52,7 +52,7 @@ import sentry_sdk
 from aliyun.log import LogClient
 from snuba_sdk import Column, Condition, Entity, Function, Op, Query, Request
 
-from conftest import REPO_ROOT, _free_loopback_ports, sentry_sls_binary
+from conftest import REPO_ROOT, _free_loopback_ports, sentry_sls_binary, stored_body
 
 DEPLOY_DIR = REPO_ROOT / "deploy"
 TEST_DATA_DIR = REPO_ROOT / "tests" / "data" / "deploy"
@@ -651,7 +651,7 @@ def test_envelope_reaches_relay_and_the_store_through_the_mirror(stack: Stack, s
     assert record["message"] == "checkout failed behind nginx"
     assert record["environment"] == "deploy-e2e"
     assert record["release"] == "deploy@1.0.0"
-    assert json.loads(record["body"])["event_id"] == sent_event.event_id
+    assert json.loads(stored_body(record))["event_id"] == sent_event.event_id
 
     # No errors on the primary path in nginx's log.
     assert "[error]" not in stack.nginx.error_log() and "[crit]" not in stack.nginx.error_log(), stack.nginx.error_log()

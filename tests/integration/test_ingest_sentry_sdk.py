@@ -19,7 +19,7 @@ import requests
 import sentry_sdk
 from aliyun.log import LogClient
 
-from conftest import sentry_sls_binary
+from conftest import sentry_sls_binary, stored_body
 
 KEY_ID = "ingest-test-key"
 KEY_SECRET = "ingest-test-secret"
@@ -141,14 +141,14 @@ def test_sentry_sdk_events_reach_the_store(stack):
     assert message["user_id"] == "user-7"
     assert json.loads(message["tags"])["feature"] == "checkout"
     assert message["__topic__"] == "sentry_error"
-    body = json.loads(message["body"])
+    body = json.loads(stored_body(message))
     assert body["event_id"] == message_id
     assert body["breadcrumbs"]["values"][0]["message"] == "clicked pay"
 
     exception = records[exception_id]
     assert exception["type"] == "error"
     assert exception["level"] == "error"
-    body = json.loads(exception["body"])
+    body = json.loads(stored_body(exception))
     assert body["exception"]["values"][0]["value"] == "card number 4111 invalid"
     assert exception["title"] == "ValueError: card number 4111 invalid"
     assert exception["culprit"] == body["culprit"] and "charge" in exception["culprit"]
@@ -200,7 +200,7 @@ def test_sentry_node_events_reach_the_store(stack):
     assert exception["user_id"] == "node-user-3"
     assert json.loads(exception["tags"])["job"] == "invoices"
     assert exception["sdk_name"] == "sentry.javascript.node"
-    body = json.loads(exception["body"])
+    body = json.loads(stored_body(exception))
     value = body["exception"]["values"][-1]
     assert value["type"] == "TypeError"
     assert "toFixed" in value["value"]
@@ -216,7 +216,7 @@ def test_sentry_node_events_reach_the_store(stack):
     assert message["level"] == "warning"
     # @sentry/node attaches the message's stack as a synthetic exception: Sentry types it
     # `error`, keeps the synthetic type out of the metadata and titles it by the crash function.
-    message_body = json.loads(message["body"])
+    message_body = json.loads(stored_body(message))
     assert message_body["logentry"]["formatted"] == "invoice 981 could not be mailed"
     assert message["message"].startswith("invoice 981 could not be mailed")
     if message_body.get("exception"):
