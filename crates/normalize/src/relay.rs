@@ -677,10 +677,17 @@ fn normalize_breadcrumbs(event: &mut Map<String, Value>) {
             let Value::Object(mut o) = b else {
                 return None;
             };
-            o.entry("type").or_insert(json!("default"));
-            o.entry("level").or_insert(json!("info"));
+            // `entry` and `insert` allocate their key: look first, there may be hundreds.
+            if !o.contains_key("type") {
+                o.insert("type".into(), json!("default"));
+            }
+            if !o.contains_key("level") {
+                o.insert("level".into(), json!("info"));
+            }
             if let Some(ts) = o.get("timestamp").and_then(parse_timestamp) {
-                o.insert("timestamp".into(), json!(ts));
+                if let Some(slot) = o.get_mut("timestamp") {
+                    *slot = json!(ts);
+                }
             }
             Some(Value::Object(o))
         })

@@ -73,6 +73,12 @@ fn setdefault_nulls(m: &mut Map<String, Value>, keys: &[&str]) {
         .copied()
         .filter(|k| !m.keys().any(|present| present == k))
         .collect();
+    if missing.len() > m.len() {
+        // Growing a handful of keys to twenty-odd would regrow (and rehash) the map
+        // twice; `Map` has no `reserve`, so move the keys into one built at full size.
+        let old = std::mem::replace(m, Map::with_capacity(m.len() + missing.len()));
+        m.extend(old);
+    }
     for k in missing {
         m.insert(k.to_string(), Value::Null);
     }

@@ -34,25 +34,34 @@ pub fn frames_of(stacktrace: &Map<String, Value>) -> Vec<&Map<String, Value>> {
     }
 }
 
+/// The `frame` components of a stack trace: the same in both variants.
+fn frame_components(frames: &[&Map<String, Value>], ctx: &Context<'_>) -> Vec<Component> {
+    let mut values = Vec::with_capacity(frames.len());
+    let mut prev: Option<&Map<String, Value>> = None;
+    for &frame in frames {
+        values.push(frame_component(frame, ctx, is_recursion(frame, prev)));
+        prev = Some(frame);
+    }
+    values
+}
+
 fn single_variant(
+    mut values: Vec<Component>,
     frames: &[&Map<String, Value>],
     ctx: &Context<'_>,
     variant: &str,
     matches: &[(usize, Vec<usize>)],
 ) -> Component {
-    let mut values = Vec::with_capacity(frames.len());
-    let mut prev: Option<&Map<String, Value>> = None;
-    for &frame in frames {
-        let mut c = frame_component(frame, ctx, is_recursion(frame, prev));
-        let in_app = frame
-            .get("in_app")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        if variant == "app" && !in_app {
-            c.set_contributes(false, Some("non app frame".into()));
+    if variant == "app" {
+        for (c, frame) in values.iter_mut().zip(frames) {
+            let in_app = frame
+                .get("in_app")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if !in_app {
+                c.set_contributes(false, Some("non app frame".into()));
+            }
         }
-        values.push(c);
-        prev = Some(frame);
     }
     if frames.len() == 1 && values[0].contributes() {
         let f = frames[0];
@@ -79,14 +88,17 @@ pub fn stacktrace_variants(
 ) -> Variants {
     let frames = frames_of(stacktrace);
     let matches = ctx.enhancements.updater_matches(&frames, ctx.platform, exc);
+    // A frame's component does not depend on the variant: build it once, copy it for `app`.
+    let system = frame_components(&frames, ctx);
+    let app = system.clone();
     vec![
         (
             "!system".to_string(),
-            single_variant(&frames, ctx, "system", &matches),
+            single_variant(system, &frames, ctx, "system", &matches),
         ),
         (
             "app".to_string(),
-            single_variant(&frames, ctx, "app", &matches),
+            single_variant(app, &frames, ctx, "app", &matches),
         ),
     ]
 }
