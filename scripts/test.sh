@@ -36,7 +36,7 @@ if [ "$(free_kib)" -lt $((15 * 1024 * 1024)) ]; then
 fi
 
 step "Python environment (tests/requirements.txt)"
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import snuba_sdk, pytest, requests, aliyun.log, sentry_sdk, selenium' 2>/dev/null \
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import snuba_sdk, pytest, requests, aliyun.log, sentry_sdk, selenium, zstandard' 2>/dev/null \
   || [ ! -x .venv/bin/hadolint ] || [ ! -x .venv/bin/docker-compose ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip

@@ -102,8 +102,8 @@ def test_stored_bytes_are_sentrys_node_encoding(ns, service):
 
 
 def test_event_node_ids_and_large_bodies(ns):
-    # An event's node id is md5("{project_id}:{event_id}"); bodies over 512 KiB take the
-    # service's compressed path and come back equal.
+    # An event's node id is md5("{project_id}:{event_id}"); large bodies take the
+    # service's compressed path (chunked above 512 KiB of base64) and come back equal.
     node_id = hashlib.md5(f"1:{uuid.uuid4().hex}".encode()).hexdigest()
     data = {"message": "x" * 700_000, "tags": [["k", "v"]]}
     ns.set(node_id, data)

@@ -134,6 +134,15 @@ async fn run_once(
     let process = per_event(count, started);
     drop(envelopes);
 
+    // What the records carry of the body: plain `body` or its zstd chunks (docs/schema.md §2).
+    let stored_body_bytes: usize = batches
+        .iter()
+        .flat_map(|batch| &batch.logs)
+        .flat_map(|record| &record.contents)
+        .filter(|(key, _)| key == "body" || key.starts_with("body_zstd_"))
+        .map(|(_, value)| value.len())
+        .sum();
+
     let started = Instant::now();
     let frame_bytes: usize = batches
         .iter()
@@ -193,6 +202,7 @@ async fn run_once(
         "store_flush_us": flush,
         "store_compact_us": compact,
         "body_bytes": bodies.iter().map(Vec::len).sum::<usize>() / count.max(1),
+        "stored_body_bytes": stored_body_bytes / count.max(1),
     });
     eprintln!("run {run}: {report}");
     Ok(report)

@@ -309,7 +309,7 @@ async fn puts_tombstones_and_bulk_calls() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    // A body over 512 KiB goes through the zstd codec and back.
+    // A body of several 512 KiB chunks goes through the zstd codec and back.
     let large = format!("{{\"x\":\"{}\"}}", "abc".repeat(300_000));
     let response = client
         .put(url("large"))
