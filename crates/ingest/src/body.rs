@@ -24,8 +24,9 @@ pub const PLAIN_MAX: usize = 1024;
 /// Largest body stored or read (ingest's own limits stop far below it): a
 /// damaged `body_len` cannot make the reader allocate more.
 pub const MAX_LEN: usize = 64 * 1024 * 1024;
-/// zstd level of stored bodies: level 1 is several times faster than the
-/// default 3 and compresses event JSON almost as well.
+/// zstd level of stored bodies. On the `bench stages` events level 1 costs
+/// about 11 µs less than the default 3 for the same size (a 6,462 against a
+/// 6,451 byte frame); the fast levels below 1 save 5–12 µs and add 10–28 %.
 const LEVEL: i32 = 1;
 /// Most chunks of one body (4 MiB of base64).
 pub const MAX_CHUNKS: usize = 8;
@@ -84,7 +85,7 @@ pub fn encode(body: impl Into<Vec<u8>>) -> Result<Vec<(String, String)>, BodyErr
 /// A body too large (or not UTF-8) for the plain form: zstd, base64, in chunks.
 fn encode_compressed(body: &[u8]) -> Result<Vec<(String, String)>, BodyError> {
     thread_local! {
-        // A compression context holds about a megabyte of tables: one per thread, reused.
+        // A compression context allocates its tables once: one per thread, reused.
         static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
     }
     let mut keys = Vec::with_capacity(6);
