@@ -318,12 +318,8 @@ pub async fn store(args: StoreBenchArgs) -> anyhow::Result<()> {
     if !args.skip_query {
         report.insert("group_by".into(), group_by(&args).await?);
     }
-    let text = serde_json::to_string_pretty(&serde_json::Value::Object(report))?;
-    if args.out == "-" {
-        println!("{text}");
-    } else {
-        std::fs::write(&args.out, format!("{text}\n"))
-            .with_context(|| format!("writing {}", args.out))?;
+    write_report(&args.out, &serde_json::Value::Object(report))?;
+    if args.out != "-" {
         eprintln!("bench: report written to {}", args.out);
     }
     let _ = std::fs::remove_dir(&args.work_dir);
@@ -352,4 +348,15 @@ impl Random {
     pub(crate) fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
+}
+
+/// Writes a bench report as pretty JSON to `out` (`-`: standard output).
+pub(crate) fn write_report(out: &str, report: &serde_json::Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(report)?;
+    if out == "-" {
+        println!("{text}");
+    } else {
+        std::fs::write(out, text + "\n").with_context(|| format!("writing {out}"))?;
+    }
+    Ok(())
 }

@@ -508,11 +508,5 @@ pub async fn ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
     } else {
         report["compared"] = Value::Array(reports);
     }
-    let text = serde_json::to_string_pretty(&report)?;
-    if args.out == "-" {
-        println!("{text}");
-    } else {
-        std::fs::write(&args.out, text).with_context(|| format!("writing {}", args.out))?;
-    }
-    Ok(())
+    crate::bench::write_report(&args.out, &report)
 }

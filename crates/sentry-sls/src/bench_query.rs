@@ -358,7 +358,7 @@ impl SnubaServer {
 pub async fn query(args: QueryBenchArgs) -> anyhow::Result<()> {
     if let Some(anchor) = &args.anchor {
         let report = crate::bench_anchor::run(&args, anchor).await?;
-        return write_report(&args.out, &report);
+        return crate::bench::write_report(&args.out, &report);
     }
     let directory = args.work_dir.join(format!("run-{}", std::process::id()));
     std::fs::create_dir_all(&directory)
@@ -426,15 +426,5 @@ pub async fn query(args: QueryBenchArgs) -> anyhow::Result<()> {
                  machine class (shared/bench/clickhouse-anchor), not measured in this run",
         "results": results,
     });
-    write_report(&args.out, &report)
-}
-
-fn write_report(out: &str, report: &serde_json::Value) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(report)?;
-    if out == "-" {
-        println!("{text}");
-    } else {
-        std::fs::write(out, text + "\n").with_context(|| format!("writing {out}"))?;
-    }
-    Ok(())
+    crate::bench::write_report(&args.out, &report)
 }

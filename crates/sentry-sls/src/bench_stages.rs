@@ -231,11 +231,5 @@ pub async fn stages(args: StagesBenchArgs) -> anyhow::Result<()> {
         "median_us_per_event": medians,
         "runs": runs,
     });
-    let text = serde_json::to_string_pretty(&report)?;
-    if args.out == "-" {
-        println!("{text}");
-    } else {
-        std::fs::write(&args.out, text + "\n").with_context(|| format!("writing {}", args.out))?;
-    }
-    Ok(())
+    crate::bench::write_report(&args.out, &report)
 }
