@@ -81,35 +81,6 @@ fn timestamp_millis(value: Option<&Value>) -> Option<i64> {
     }
 }
 
-/// Serializes a value with object keys in sorted order (Sentry's encoder writes sorted
-/// keys) without rebuilding the tree: each map only sorts references to its entries.
-struct Sorted<'a>(&'a Value);
-
-impl serde::Serialize for Sorted<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
-        match self.0 {
-            Value::Object(map) => {
-                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                let mut out = serializer.serialize_map(Some(entries.len()))?;
-                for (key, value) in entries {
-                    out.serialize_entry(key, &Sorted(value))?;
-                }
-                out.end()
-            }
-            Value::Array(items) => {
-                let mut out = serializer.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    out.serialize_element(&Sorted(item))?;
-                }
-                out.end()
-            }
-            other => other.serialize(serializer),
-        }
-    }
-}
-
 /// The record of one event item.
 fn event_record(
     project_id: ProjectId,
@@ -171,7 +142,9 @@ fn event_record(
         &normalized.event_type,
         &normalized.hashes,
     ));
-    let body_bytes = sentry_json(Value::Object(event));
+    // The processed body is about twice the raw event (interface defaults, grouping config).
+    let body_bytes = sentry_sls_normalize::body::to_json(&event, payload.len() * 2 + 4096);
+    drop(event);
     let body_keys =
         body::encode(body_bytes).map_err(|error| ProcessError::TooLarge(error.to_string()))?;
     contents.extend(body_keys);
@@ -189,26 +162,6 @@ fn event_record(
         },
         record,
     ))
-}
-
-/// Sentry's nodestore encoding: compact, sorted keys, ASCII only (`\uXXXX`).
-fn sentry_json(value: Value) -> Vec<u8> {
-    let compact = serde_json::to_string(&Sorted(&value)).expect("JSON values serialize");
-    if compact.is_ascii() {
-        return compact.into_bytes();
-    }
-    let mut out = String::with_capacity(compact.len());
-    for character in compact.chars() {
-        if character.is_ascii() {
-            out.push(character);
-        } else {
-            let mut units = [0u16; 2];
-            for unit in character.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
-        }
-    }
-    out.into_bytes()
 }
 
 /// Processes a few sample events (Python, JavaScript and native stack traces, a message) and

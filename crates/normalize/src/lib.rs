@@ -6,6 +6,7 @@
 //! (function trimming and the built-in [`enhancements`] deciding `in_app`), grouping
 //! ([`variants`]) and `materialize_metadata` ([`metadata`]).
 
+pub mod body;
 pub mod component;
 pub mod enhancements;
 pub mod fingerprint;
@@ -55,7 +56,8 @@ impl Options {
 /// A processed event.
 #[derive(Debug, Clone)]
 pub struct Normalized {
-    /// The processed body (what Sentry writes to nodestore), keys sorted.
+    /// The processed body (what Sentry writes to nodestore), keys sorted; frames get their
+    /// `null` defaults when [`body::to_json`] writes it.
     pub event: Map<String, Value>,
     /// `error`, `default` or `transaction`.
     pub event_type: String,

@@ -118,8 +118,8 @@ async fn run_once(
     let started = Instant::now();
     let bodies: Vec<Vec<u8>> = normalized
         .iter()
-        .map(|normalized| serde_json::to_vec(&normalized.event))
-        .collect::<Result<_, _>>()?;
+        .map(|normalized| sentry_sls_normalize::body::to_json(&normalized.event, 0))
+        .collect();
     let serialize = per_event(count, started);
     drop(normalized);
 

@@ -1,0 +1,189 @@
+//! The processed body as Sentry's nodestore writes it: compact JSON, keys sorted, ASCII only
+//! (`json.dumps(sort_keys=True, ensure_ascii=True)`), with every frame's `null` defaults
+//! ([`crate::shape`]) merged in as the frame is written.
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::shape::{frame_lists, FRAME_KEYS};
+
+/// The nodestore JSON of a [`crate::Normalized`] event; `capacity` presizes the buffer.
+pub fn to_json(event: &Map<String, Value>, capacity: usize) -> Vec<u8> {
+    let frame_lists: Vec<*const Vec<Value>> = frame_lists(event)
+        .into_iter()
+        .map(|list| list as *const Vec<Value>)
+        .collect();
+    let mut out = Vec::with_capacity(capacity);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, AsciiFormatter);
+    let body = Sorted {
+        frame_lists: &frame_lists,
+        frame: false,
+    };
+    body.map(event, &mut serializer)
+        .expect("JSON values serialize into memory");
+    out
+}
+
+/// Serializes values with object keys in sorted order without rebuilding the tree. A map
+/// whose keys are out of order sorts references to its entries; one already in order (the
+/// top level, and many SDK maps) is written as it is.
+#[derive(Clone, Copy)]
+struct Sorted<'a> {
+    /// The frame lists (by address) whose object elements are frames.
+    frame_lists: &'a [*const Vec<Value>],
+    /// Whether the value being written is a frame.
+    frame: bool,
+}
+
+/// A value written by [`Sorted`].
+struct Node<'a>(Sorted<'a>, &'a Value);
+
+impl Serialize for Node<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Node(how, value) = *self;
+        match value {
+            Value::Object(map) => how.map(map, serializer),
+            Value::Array(items) => {
+                let frames = how.frame_lists.contains(&(items as *const Vec<Value>));
+                let element = Sorted {
+                    frame: frames,
+                    ..how
+                };
+                let mut out = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    out.serialize_element(&Node(element, item))?;
+                }
+                out.end()
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+impl Sorted<'_> {
+    fn map<S: Serializer>(
+        self,
+        map: &Map<String, Value>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let inner = Sorted {
+            frame: false,
+            ..self
+        };
+        if self.frame {
+            // A frame has a handful of keys: comparing is cheaper than hashing each default.
+            let mut entries: Vec<(&str, &Value)> =
+                map.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            for key in FRAME_KEYS {
+                if !map.keys().any(|present| present == key) {
+                    entries.push((key, &Value::Null));
+                }
+            }
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let mut out = serializer.serialize_map(Some(entries.len()))?;
+            for (key, value) in entries {
+                out.serialize_entry(key, &Node(inner, value))?;
+            }
+            return out.end();
+        }
+        let mut out = serializer.serialize_map(Some(map.len()))?;
+        if map.keys().is_sorted() {
+            for (key, value) in map {
+                out.serialize_entry(key, &Node(inner, value))?;
+            }
+        } else {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (key, value) in entries {
+                out.serialize_entry(key, &Node(inner, value))?;
+            }
+        }
+        out.end()
+    }
+}
+
+/// serde_json's compact format with every non-ASCII character written as `\uXXXX` (UTF-16
+/// units), in the same pass.
+struct AsciiFormatter;
+
+impl serde_json::ser::Formatter for AsciiFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some(at) = rest.bytes().position(|byte| !byte.is_ascii()) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            let character = rest[at..].chars().next().expect("a character starts here");
+            let mut units = [0u16; 2];
+            for unit in character.encode_utf16(&mut units) {
+                write!(writer, "\\u{unit:04x}")?;
+            }
+            rest = &rest[at + character.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(text: &str) -> Map<String, Value> {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn bodies_are_pythons_sorted_ascii_json() {
+        // Expected: json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":")).
+        let expected =
+            r#"{"a":"\u00fc\t","b":{"a":[{"x":null,"y":"\u00e9\ud83d\ude00\n\""}],"z":1}}"#;
+        let unsorted =
+            json(r#"{"b":{"z":1,"a":[{"y":"\u00e9\ud83d\ude00\n\"","x":null}]},"a":"\u00fc\t"}"#);
+        assert_eq!(String::from_utf8(to_json(&unsorted, 0)).unwrap(), expected);
+        let sorted = json(expected);
+        assert_eq!(String::from_utf8(to_json(&sorted, 0)).unwrap(), expected);
+    }
+
+    #[test]
+    fn frames_get_their_null_defaults_and_nothing_else_does() {
+        let event = json(
+            r#"{"exception":{"values":[{"stacktrace":{"frames":[{"function":"f","lineno":3},null]},
+                "mechanism":{"type":"generic"}}]},
+                "threads":{"values":[{"stacktrace":{"frames":[null]}}]},
+                "stacktrace":{"frames":[{"module":"m"}]},
+                "extra":{"frames":[{"function":"g"}]}}"#,
+        );
+        let body: Value = serde_json::from_slice(&to_json(&event, 0)).unwrap();
+        for frame in [
+            &body["exception"]["values"][0]["stacktrace"]["frames"][0],
+            &body["stacktrace"]["frames"][0],
+        ] {
+            let frame = frame.as_object().unwrap();
+            assert_eq!(frame.len(), FRAME_KEYS.len(), "{frame:?}");
+            assert!(FRAME_KEYS.iter().all(|key| frame.contains_key(*key)));
+        }
+        assert_eq!(
+            body["exception"]["values"][0]["stacktrace"]["frames"][0]["lineno"],
+            3
+        );
+        assert_eq!(
+            body["exception"]["values"][0]["stacktrace"]["frames"][1],
+            Value::Null
+        );
+        assert_eq!(
+            body["threads"]["values"][0]["stacktrace"]["frames"][0],
+            Value::Null
+        );
+        assert_eq!(
+            body["extra"]["frames"][0],
+            serde_json::json!({"function": "g"})
+        );
+        assert_eq!(
+            body["exception"]["values"][0]["mechanism"],
+            serde_json::json!({"type": "generic"})
+        );
+    }
+}
