@@ -332,29 +332,44 @@ fn url_path(s: &str) -> Option<String> {
     })
 }
 
+/// Frame fields Relay keeps only as strings.
+const FRAME_STRINGS: [&str; 14] = [
+    "abs_path",
+    "filename",
+    "function",
+    "raw_function",
+    "module",
+    "package",
+    "platform",
+    "context_line",
+    "symbol",
+    "instruction_addr",
+    "symbol_addr",
+    "image_addr",
+    "addr_mode",
+    "trust",
+];
+
 fn normalize_frame(frame: &mut Map<String, Value>) {
-    for key in [
-        "abs_path",
-        "filename",
-        "function",
-        "raw_function",
-        "module",
-        "package",
-        "platform",
-        "context_line",
-        "symbol",
-        "instruction_addr",
-        "symbol_addr",
-        "image_addr",
-        "addr_mode",
-        "trust",
-    ] {
-        keep_string(frame, key);
-    }
-    keep_bool(frame, "in_app");
-    keep_int(frame, "lineno");
-    keep_int(frame, "colno");
-    drop_empty(frame);
+    // One pass over the frame's few keys instead of a hash lookup per typed field:
+    // values of the wrong type go, as Relay drops them, then nulls and empty strings.
+    frame.retain(|key, value| {
+        let typed = match key.as_str() {
+            "in_app" => value.is_boolean(),
+            "lineno" | "colno" => match &*value {
+                Value::Number(n) => n.as_u64().is_some() || n.as_i64().is_some(),
+                other => other.is_null(),
+            },
+            key if FRAME_STRINGS.contains(&key) => value.is_string(),
+            _ => true,
+        };
+        typed
+            && match &*value {
+                Value::Null => false,
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            }
+    });
     if !frame.contains_key("abs_path") {
         if let Some(f) = frame.remove("filename") {
             frame.insert("abs_path".into(), f);
@@ -930,6 +945,31 @@ pub fn normalize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_lose_wrongly_typed_nulls_and_empty_fields() {
+        let mut frame = json!({
+            "function": 42, "module": null, "abs_path": "", "filename": "app.py",
+            "lineno": "3", "colno": 1.5, "in_app": "yes", "platform": "python",
+            "vars": {"x": 1}, "pre_context": [], "context_line": "run()", "data": null,
+            "instruction_addr": "0x1",
+        });
+        normalize_frame(frame.as_object_mut().unwrap());
+        assert_eq!(
+            frame,
+            json!({
+                "abs_path": "app.py", "filename": "app.py", "platform": "python",
+                "vars": {"x": 1}, "pre_context": [], "context_line": "run()",
+                "instruction_addr": "0x1",
+            })
+        );
+        let mut frame = json!({"lineno": 7, "colno": -1, "in_app": false, "function": "f"});
+        normalize_frame(frame.as_object_mut().unwrap());
+        assert_eq!(
+            frame,
+            json!({"lineno": 7, "colno": -1, "in_app": false, "function": "f"})
+        );
+    }
 
     #[test]
     fn formats_params() {
