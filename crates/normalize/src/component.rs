@@ -1,8 +1,14 @@
 //! Grouping components (`sentry.grouping.component.GroupingComponent`): a tree whose
 //! contributing leaves, concatenated in order, are md5-hashed into a variant hash.
 
+use std::borrow::Cow;
+
 use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
+
+/// Component ids and hints: almost all are literals, so they are borrowed, not allocated
+/// (an event's trees hold several per frame, twice over).
+pub type Text = Cow<'static, str>;
 
 /// A child of a component: another component or a leaf value.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,9 +23,9 @@ pub enum Node {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Component {
     /// Component id, e.g. `frame` or `context-line`.
-    pub id: String,
+    pub id: Text,
     /// Why the component (does not) contribute.
-    pub hint: Option<String>,
+    pub hint: Option<Text>,
     /// Python's tri-state: `None` for a component created without values.
     contributes: Option<bool>,
     /// Children in order.
@@ -68,10 +74,11 @@ fn hex(h: Md5) -> String {
 
 impl Component {
     /// A component without values (`contributes` is `None`).
-    pub fn new(id: &str) -> Component {
+    pub fn new(id: impl Into<Text>) -> Component {
+        let id = id.into();
         Component {
-            id: id.to_string(),
-            hint: (id == "salt").then(|| "a static salt".to_string()),
+            hint: (id == "salt").then_some(Cow::Borrowed("a static salt")),
+            id,
             contributes: None,
             values: Vec::new(),
             is_prefix_frame: false,
@@ -80,14 +87,14 @@ impl Component {
     }
 
     /// A component with string leaves.
-    pub fn with_leaves(id: &str, leaves: Vec<Value>) -> Component {
+    pub fn with_leaves(id: impl Into<Text>, leaves: Vec<Value>) -> Component {
         let mut c = Component::new(id);
         c.set_values(leaves.into_iter().map(Node::Leaf).collect());
         c
     }
 
     /// A component with child components.
-    pub fn with_children(id: &str, children: Vec<Component>) -> Component {
+    pub fn with_children(id: impl Into<Text>, children: Vec<Component>) -> Component {
         let mut c = Component::new(id);
         c.set_values(children.into_iter().map(Node::Component).collect());
         c
@@ -100,7 +107,7 @@ impl Component {
     }
 
     /// Replaces the leaves (recomputing `contributes`) and optionally the hint.
-    pub fn set_leaves(&mut self, leaves: Vec<Value>, hint: Option<String>) {
+    pub fn set_leaves(&mut self, leaves: Vec<Value>, hint: Option<Text>) {
         self.set_values(leaves.into_iter().map(Node::Leaf).collect());
         if let Some(h) = hint {
             self.hint = Some(h);
@@ -118,7 +125,7 @@ impl Component {
     }
 
     /// `update(contributes=..., hint=...)`.
-    pub fn set_contributes(&mut self, contributes: bool, hint: Option<String>) {
+    pub fn set_contributes(&mut self, contributes: bool, hint: Option<Text>) {
         self.contributes = Some(contributes);
         if let Some(h) = hint {
             self.hint = Some(h);
@@ -126,8 +133,8 @@ impl Component {
     }
 
     /// `update(hint=...)`.
-    pub fn set_hint(&mut self, hint: String) {
-        self.hint = Some(hint);
+    pub fn set_hint(&mut self, hint: impl Into<Text>) {
+        self.hint = Some(hint.into());
     }
 
     /// Child components in order.
@@ -188,7 +195,7 @@ impl Component {
 
     /// The human name of major components (`KNOWN_MAJOR_COMPONENT_NAMES`).
     pub fn name(&self) -> Option<&'static str> {
-        Some(match self.id.as_str() {
+        Some(match &*self.id {
             "app" => "in-app",
             "exception" => "exception",
             "stacktrace" => "stack-trace",

@@ -903,7 +903,7 @@ impl Enhancements {
                 );
                 c.set_contributes(
                     false,
-                    Some(StacktraceState::hint(&state.max_frames.1, hint)),
+                    Some(StacktraceState::hint(&state.max_frames.1, hint).into()),
                 );
             }
         }
@@ -919,7 +919,7 @@ impl Enhancements {
                 );
                 stacktrace.set_contributes(
                     false,
-                    Some(StacktraceState::hint(&state.min_frames.1, hint)),
+                    Some(StacktraceState::hint(&state.min_frames.1, hint).into()),
                 );
             }
         }
@@ -937,7 +937,7 @@ fn update_component(
     match key {
         "group" if Some(flag) != c.contributes_raw() => {
             let verb = if flag { "un-ignored" } else { "ignored" };
-            c.set_contributes(flag, Some(format!("{verb} by {rule_hint}")));
+            c.set_contributes(flag, Some(format!("{verb} by {rule_hint}").into()));
         }
         "group" => {}
         "app" => {

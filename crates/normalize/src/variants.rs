@@ -156,7 +156,7 @@ fn finish_strategy(raw: Variants, remove_non_stacktrace: bool) -> Variants {
             if let Some((_, dup)) = mandatory_hashes.iter().find(|(hh, _)| *hh == h) {
                 c.set_contributes(
                     false,
-                    Some(format!("ignored because hash matches {dup} variant")),
+                    Some(format!("ignored because hash matches {dup} variant").into()),
                 );
             }
         }
@@ -245,7 +245,7 @@ fn calculated_variants(
                     precedence_hint = Some(format!("{subject} take{s} precedence"));
                 }
             } else if component.contributes() && winning != Some(name) {
-                component.set_contributes(false, precedence_hint.clone());
+                component.set_contributes(false, precedence_hint.clone().map(Into::into));
             }
             match per_variant.iter_mut().find(|(k, _)| *k == variant) {
                 Some((_, list)) => list.push(component),
@@ -256,7 +256,7 @@ fn calculated_variants(
     let rv = per_variant
         .into_iter()
         .map(|(variant, components)| {
-            let mut c = Component::with_children(&variant, components);
+            let mut c = Component::with_children(variant.clone(), components);
             if !c.contributes() {
                 if let Some(h) = &precedence_hint {
                     c.set_hint(h.clone());

@@ -99,7 +99,7 @@ pub fn single_exception(exc: &Map<String, Value>, ctx: &Context<'_>) -> Variants
             let mut value = Component::new("value");
             if let Some((normalized, hint)) = &value_leaves {
                 if !normalized.is_empty() {
-                    value.set_leaves(vec![json!(normalized)], hint.clone());
+                    value.set_leaves(vec![json!(normalized)], hint.clone().map(Into::into));
                 }
             }
             if stack_contributes && value.contributes() {

@@ -75,7 +75,8 @@ pub fn remove_non_stacktrace_variants(variants: &mut Variants) {
                 false,
                 Some(format!(
                     "ignored because this variant does not have a contributing stacktrace, but {suffix}"
-                )),
+                )
+                .into()),
             );
         }
     }

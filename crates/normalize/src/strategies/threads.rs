@@ -61,7 +61,8 @@ pub fn threads(values: &[Value], ctx: &Context<'_>) -> Variants {
         Some(format!(
             "ignored because does not contain exactly one crashing, one current or just one thread, instead contains {} threads",
             all.len()
-        )),
+        )
+        .into()),
     );
     vec![("app".into(), c)]
 }
