@@ -113,6 +113,10 @@ impl serde_json::ser::Formatter for AsciiFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
+        if fragment.is_ascii() {
+            // Nearly every string: `is_ascii` checks a word at a time.
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut rest = fragment;
         while let Some(at) = rest.bytes().position(|byte| !byte.is_ascii()) {
             writer.write_all(&rest.as_bytes()[..at])?;
