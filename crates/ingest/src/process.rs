@@ -4,7 +4,8 @@
 //! Each event is normalised and grouped as Sentry 23.7.1 does
 //! (`sentry-sls-normalize`), its timestamp kept in the window of schema §1.1,
 //! and written as one record: ids and times, the keys of [`crate::record`],
-//! and the processed body in Sentry's nodestore encoding ([`crate::body`]).
+//! and the processed body in Sentry's nodestore encoding (written by
+//! `sentry_sls_normalize::body`, stored by [`crate::body`]).
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};

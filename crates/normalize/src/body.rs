@@ -103,9 +103,16 @@ impl Sorted<'_> {
     }
 }
 
-/// serde_json's compact format with every non-ASCII character written as `\uXXXX` (UTF-16
-/// units), in the same pass.
+/// serde_json's compact format with every character outside printable ASCII written as
+/// `\uXXXX` (UTF-16 units), in the same pass. serde_json escapes quotes, backslashes and
+/// control characters itself; this adds DEL and everything above it, as Python does.
 struct AsciiFormatter;
+
+/// Whether Python's `ensure_ascii` writes the byte as it is (serde_json has already taken
+/// out what it escapes).
+fn plain(byte: u8) -> bool {
+    byte < 0x7f
+}
 
 impl serde_json::ser::Formatter for AsciiFormatter {
     fn write_string_fragment<W: ?Sized + std::io::Write>(
@@ -113,12 +120,12 @@ impl serde_json::ser::Formatter for AsciiFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
-        if fragment.is_ascii() {
-            // Nearly every string: `is_ascii` checks a word at a time.
+        if fragment.is_ascii() && !fragment.contains('\x7f') {
+            // Nearly every string: both checks go a word at a time.
             return writer.write_all(fragment.as_bytes());
         }
         let mut rest = fragment;
-        while let Some(at) = rest.bytes().position(|byte| !byte.is_ascii()) {
+        while let Some(at) = rest.bytes().position(|byte| !plain(byte)) {
             writer.write_all(&rest.as_bytes()[..at])?;
             let character = rest[at..].chars().next().expect("a character starts here");
             let mut units = [0u16; 2];
@@ -142,43 +149,57 @@ mod tests {
     #[test]
     fn bodies_are_pythons_sorted_ascii_json() {
         // Expected: json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":")).
-        let expected =
-            r#"{"a":"\u00fc\t","b":{"a":[{"x":null,"y":"\u00e9\ud83d\ude00\n\""}],"z":1}}"#;
-        let unsorted =
-            json(r#"{"b":{"z":1,"a":[{"y":"\u00e9\ud83d\ude00\n\"","x":null}]},"a":"\u00fc\t"}"#);
+        let expected = r#"{"a":"\u00fc\t\u007f","b":{"a":[{"x":null,"y":"\u00e9\ud83d\ude00\n\""}],"z":1},"\u00e9":"\u20ac"}"#;
+        let unsorted = json(
+            r#"{"\u00e9":"\u20ac","b":{"z":1,"a":[{"y":"\u00e9\ud83d\ude00\n\"","x":null}]},"a":"\u00fc\t\u007f"}"#,
+        );
         assert_eq!(String::from_utf8(to_json(&unsorted, 0)).unwrap(), expected);
         let sorted = json(expected);
         assert_eq!(String::from_utf8(to_json(&sorted, 0)).unwrap(), expected);
     }
 
+    /// The frame keys of `body`'s frame, checking they are written in sorted order.
+    fn frame_keys(body: &str, frame: &Value) -> Vec<String> {
+        let keys: Vec<String> = frame.as_object().unwrap().keys().cloned().collect();
+        assert!(keys.is_sorted(), "{body}");
+        keys
+    }
+
     #[test]
     fn frames_get_their_null_defaults_and_nothing_else_does() {
         let event = json(
-            r#"{"exception":{"values":[{"stacktrace":{"frames":[{"function":"f","lineno":3},null]},
-                "mechanism":{"type":"generic"}}]},
-                "threads":{"values":[{"stacktrace":{"frames":[null]}}]},
+            r#"{"exception":{"values":[{"stacktrace":{"frames":[{"lineno":3,"function":"f","vars":{"x":1}},null]},
+                "raw_stacktrace":{"frames":[{"module":"r"}]},
+                "mechanism":{"type":"generic"}}, null]},
+                "threads":{"values":[{"stacktrace":{"frames":[null,{"function":"t"}]}},
+                    {"stacktrace":{"frames":[null]}}]},
                 "stacktrace":{"frames":[{"module":"m"}]},
                 "extra":{"frames":[{"function":"g"}]}}"#,
         );
-        let body: Value = serde_json::from_slice(&to_json(&event, 0)).unwrap();
+        let text = String::from_utf8(to_json(&event, 0)).unwrap();
+        let body: Value = serde_json::from_str(&text).unwrap();
+        let mut all: Vec<&str> = FRAME_KEYS.to_vec(); // `vars` is one of them
+        all.sort_unstable();
         for frame in [
             &body["exception"]["values"][0]["stacktrace"]["frames"][0],
+            &body["exception"]["values"][0]["raw_stacktrace"]["frames"][0],
+            &body["threads"]["values"][0]["stacktrace"]["frames"][1],
             &body["stacktrace"]["frames"][0],
         ] {
-            let frame = frame.as_object().unwrap();
-            assert_eq!(frame.len(), FRAME_KEYS.len(), "{frame:?}");
-            assert!(FRAME_KEYS.iter().all(|key| frame.contains_key(*key)));
+            let keys = frame_keys(&text, frame);
+            assert!(keys.len() >= FRAME_KEYS.len(), "{frame}");
+            assert!(FRAME_KEYS.iter().all(|key| keys.iter().any(|k| k == key)));
         }
+        let first = &body["exception"]["values"][0]["stacktrace"]["frames"][0];
+        assert_eq!(frame_keys(&text, first), all);
+        assert_eq!(first["lineno"], 3);
         assert_eq!(
-            body["exception"]["values"][0]["stacktrace"]["frames"][0]["lineno"],
-            3
+            first["vars"],
+            serde_json::json!({"x": 1}),
+            "nested maps get no defaults"
         );
         assert_eq!(
             body["exception"]["values"][0]["stacktrace"]["frames"][1],
-            Value::Null
-        );
-        assert_eq!(
-            body["threads"]["values"][0]["stacktrace"]["frames"][0],
             Value::Null
         );
         assert_eq!(

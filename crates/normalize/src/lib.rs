@@ -56,8 +56,8 @@ impl Options {
 /// A processed event.
 #[derive(Debug, Clone)]
 pub struct Normalized {
-    /// The processed body (what Sentry writes to nodestore), keys sorted; frames get their
-    /// `null` defaults when [`body::to_json`] writes it.
+    /// The processed body (what Sentry writes to nodestore), top-level keys sorted; frames
+    /// get their `null` defaults when [`body::to_json`] writes it.
     pub event: Map<String, Value>,
     /// `error`, `default` or `transaction`.
     pub event_type: String,

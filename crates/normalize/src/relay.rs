@@ -350,9 +350,9 @@ const FRAME_STRINGS: [&str; 14] = [
     "trust",
 ];
 
-fn normalize_frame(frame: &mut Map<String, Value>) {
-    // One pass over the frame's few keys instead of a hash lookup per typed field:
-    // values of the wrong type go, as Relay drops them, then nulls and empty strings.
+/// Drops frame fields of the wrong type, as Relay does, then nulls and empty strings: one
+/// pass over the frame's few keys instead of a hash lookup per typed field.
+fn keep_frame_fields(frame: &mut Map<String, Value>) {
     frame.retain(|key, value| {
         let typed = match key.as_str() {
             "in_app" => value.is_boolean(),
@@ -370,6 +370,10 @@ fn normalize_frame(frame: &mut Map<String, Value>) {
                 _ => true,
             }
     });
+}
+
+fn normalize_frame(frame: &mut Map<String, Value>) {
+    keep_frame_fields(frame);
     if !frame.contains_key("abs_path") {
         if let Some(f) = frame.remove("filename") {
             frame.insert("abs_path".into(), f);
@@ -945,6 +949,59 @@ pub fn normalize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_pass_frame_field_checks_match_the_per_field_helpers() {
+        // The helpers each field went through before `keep_frame_fields`, on generated frames.
+        let per_field = |frame: &mut Map<String, Value>| {
+            for key in FRAME_STRINGS {
+                keep_string(frame, key);
+            }
+            keep_bool(frame, "in_app");
+            keep_int(frame, "lineno");
+            keep_int(frame, "colno");
+            drop_empty(frame);
+        };
+        let keys = [
+            "function", "abs_path", "trust", "in_app", "lineno", "colno", "vars", "data",
+        ];
+        let values = [
+            json!(null),
+            json!(""),
+            json!("s"),
+            json!(3),
+            json!(-1),
+            json!(1.5),
+            json!(true),
+            json!([]),
+            json!({}),
+            json!(18446744073709551615u64),
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..5_000 {
+            let mut frame = Map::new();
+            for key in keys {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if state % 3 != 0 {
+                    frame.insert(
+                        key.into(),
+                        values[(state >> 8) as usize % values.len()].clone(),
+                    );
+                }
+            }
+            let (mut old, mut new) = (frame.clone(), frame);
+            per_field(&mut old);
+            keep_frame_fields(&mut new);
+            let sorted = |m: &Map<String, Value>| {
+                let mut entries: Vec<_> = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                entries
+            };
+            assert_eq!(sorted(&old), sorted(&new));
+        }
+    }
 
     #[test]
     fn frames_lose_wrongly_typed_nulls_and_empty_fields() {

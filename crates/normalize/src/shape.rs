@@ -98,24 +98,19 @@ fn frame_list<'a>(container: &'a Value, key: &str) -> Option<&'a Vec<Value>> {
     frames.iter().any(|f| !f.is_null()).then_some(frames)
 }
 
-/// Every frame list whose object frames get [`FRAME_KEYS`] defaults: those of exceptions
-/// (when any exception value is not null), threads and the top-level stack trace, each
-/// as `stacktrace` and `raw_stacktrace`.
+/// Every frame list whose object frames get [`FRAME_KEYS`] defaults: those of exception
+/// and thread values, each as `stacktrace` and `raw_stacktrace`, and the top-level stack
+/// trace. (Sentry also skips exceptions whose values are all `null`; those have no frames.)
 pub(crate) fn frame_lists(event: &Map<String, Value>) -> Vec<&Vec<Value>> {
     let mut lists = Vec::new();
-    let mut of_values = |area: &str, unless_all_null: bool| {
+    for area in ["exception", "threads"] {
         if let Some(Value::Array(values)) = event.get(area).and_then(|e| e.get("values")) {
-            if unless_all_null && values.iter().all(Value::is_null) {
-                return;
-            }
             for v in values.iter().filter(|v| v.is_object()) {
                 lists.extend(frame_list(v, "stacktrace"));
                 lists.extend(frame_list(v, "raw_stacktrace"));
             }
         }
-    };
-    of_values("exception", true);
-    of_values("threads", false);
+    }
     if let Some(Value::Array(frames)) = event.get("stacktrace").and_then(|st| st.get("frames")) {
         if frames.iter().any(|f| !f.is_null()) {
             lists.push(frames);
