@@ -39,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -1075,6 +1076,15 @@ def test_the_rust_image_build_context_is_complete(tmp_path: Path) -> None:
             if not (source_file.parent / included).resolve().is_file():
                 missing.append(f"{source_file.relative_to(context)}: {included}")
     assert not missing, f"compile-time includes outside the image's build context: {missing}"
+    # The build settings of .cargo/config.toml (jemalloc's configuration) are the repository's.
+    assert (context / ".cargo" / "config.toml").read_text() == (REPO_ROOT / ".cargo" / "config.toml").read_text()
+    # The profile the image builds with is defined, and the binary is taken from its directory.
+    build = re.search(r"cargo build --profile (\S+) .*-p sentry-sls", build_stage)
+    assert build, "the build stage does not build sentry-sls with an explicit profile"
+    profile = build.group(1)
+    manifest = tomllib.loads((context / "Cargo.toml").read_text())
+    assert profile in manifest.get("profile", {}), f"profile {profile} is not in Cargo.toml"
+    assert f"target/{profile}/sentry-sls" in build_stage
 
     cargo = shutil.which("cargo") or str(Path.home() / ".cargo" / "bin" / "cargo")
     rustc = shutil.which("rustc") or str(Path.home() / ".cargo" / "bin" / "rustc")
