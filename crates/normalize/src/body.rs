@@ -72,15 +72,22 @@ impl Sorted<'_> {
             ..self
         };
         if self.frame {
-            // A frame has a handful of keys: comparing is cheaper than hashing each default.
-            let mut entries: Vec<(&str, &Value)> =
-                map.iter().map(|(k, v)| (k.as_str(), v)).collect();
-            for key in FRAME_KEYS {
-                if !map.keys().any(|present| present == key) {
-                    entries.push((key, &Value::Null));
-                }
+            // The frame's own keys, sorted, merged with the sorted defaults it lacks.
+            let mut own: Vec<(&str, &Value)> = map.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            if !own.is_sorted_by_key(|entry| entry.0) {
+                own.sort_unstable_by(|a, b| a.0.cmp(b.0));
             }
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let mut entries: Vec<(&str, &Value)> = Vec::with_capacity(own.len() + FRAME_KEYS.len());
+            let mut defaults = FRAME_KEYS.iter().copied().peekable();
+            for (key, value) in own {
+                while let Some(default) = defaults.next_if(|default| *default <= key) {
+                    if default != key {
+                        entries.push((default, &Value::Null));
+                    }
+                }
+                entries.push((key, value));
+            }
+            entries.extend(defaults.map(|default| (default, &Value::Null)));
             let mut out = serializer.serialize_map(Some(entries.len()))?;
             for (key, value) in entries {
                 out.serialize_entry(key, &Node(inner, value))?;
@@ -144,6 +151,11 @@ mod tests {
 
     fn json(text: &str) -> Map<String, Value> {
         serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn frame_keys_are_sorted() {
+        assert!(FRAME_KEYS.is_sorted());
     }
 
     #[test]

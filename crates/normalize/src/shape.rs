@@ -8,32 +8,33 @@
 
 use serde_json::{Map, Value};
 
-/// The keys `Frame.to_python` sets to `null` when absent.
+/// The keys `Frame.to_python` sets to `null` when absent, in sorted order (the body writer
+/// merges them with a frame's own sorted keys).
 pub(crate) const FRAME_KEYS: [&str; 24] = [
     "abs_path",
+    "addr_mode",
     "colno",
     "context_line",
     "data",
     "errors",
     "filename",
     "function",
-    "raw_function",
     "image_addr",
     "in_app",
     "instruction_addr",
-    "addr_mode",
     "lineno",
+    "lock",
     "module",
     "package",
     "platform",
     "post_context",
     "pre_context",
+    "raw_function",
+    "snapshot",
     "symbol",
     "symbol_addr",
     "trust",
     "vars",
-    "snapshot",
-    "lock",
 ];
 const MECHANISM_KEYS: [&str; 11] = [
     "type",
