@@ -90,10 +90,10 @@ fn setdefault_nulls(m: &mut Map<String, Value>, keys: &[&str]) {
     }
 }
 
-/// The frame list at `container[key]["frames"]`, if Sentry loads it as frames (it holds
-/// something other than nulls).
-fn frame_list<'a>(container: &'a Value, key: &str) -> Option<&'a Vec<Value>> {
-    let Some(Value::Array(frames)) = container.get(key).and_then(|st| st.get("frames")) else {
+/// The frames of `stacktrace`, if Sentry loads them as frames (they hold something other
+/// than nulls).
+fn frame_list(stacktrace: Option<&Value>) -> Option<&Vec<Value>> {
+    let Some(Value::Array(frames)) = stacktrace.and_then(|st| st.get("frames")) else {
         return None;
     };
     frames.iter().any(|f| !f.is_null()).then_some(frames)
@@ -107,16 +107,12 @@ pub(crate) fn frame_lists(event: &Map<String, Value>) -> Vec<&Vec<Value>> {
     for area in ["exception", "threads"] {
         if let Some(Value::Array(values)) = event.get(area).and_then(|e| e.get("values")) {
             for v in values.iter().filter(|v| v.is_object()) {
-                lists.extend(frame_list(v, "stacktrace"));
-                lists.extend(frame_list(v, "raw_stacktrace"));
+                lists.extend(frame_list(v.get("stacktrace")));
+                lists.extend(frame_list(v.get("raw_stacktrace")));
             }
         }
     }
-    if let Some(Value::Array(frames)) = event.get("stacktrace").and_then(|st| st.get("frames")) {
-        if frames.iter().any(|f| !f.is_null()) {
-            lists.push(frames);
-        }
-    }
+    lists.extend(frame_list(event.get("stacktrace")));
     lists
 }
 
