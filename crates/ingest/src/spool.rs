@@ -266,6 +266,8 @@ struct Pending {
 }
 
 struct Shared {
+    /// Held while the spool is open: one process per spool directory.
+    _lock: sentry_sls_wal::DirectoryLock,
     config: SpoolConfig,
     /// Bytes of all segment files (approximate between deletions).
     bytes: Mutex<u64>,
@@ -290,13 +292,14 @@ impl Spool {
         // Shipped data is freed a whole segment at a time: a segment as large as
         // the bound would keep the spool full forever.
         config.segment_bytes = config.segment_bytes.min(config.max_bytes / 4).max(4096);
-        fs::create_dir_all(&config.directory)?;
+        let lock = sentry_sls_wal::lock_directory(&config.directory)?;
         let last = segments::list_segments(&config.directory)?
             .last()
             .copied()
             .unwrap_or(0);
         let wal = Wal::open(&config.directory, last)?;
         let shared = Arc::new(Shared {
+            _lock: lock,
             bytes: Mutex::new(bytes_on_disk(&config.directory)),
             config: config.clone(),
             failure: Mutex::new(None),

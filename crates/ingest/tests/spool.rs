@@ -288,6 +288,8 @@ async fn a_crash_after_a_round_sends_it_again_and_the_store_skips_it() {
     // crash the process is gone): let it, before a second shipper saves.
     tokio::time::sleep(Duration::from_millis(200)).await;
     spool.shutdown();
+    // The spool's directory lock goes with its last handle, as with a dead process.
+    drop(spool);
     let spool = Spool::open(config(directory.path())).unwrap();
     for number in 30..40 {
         spool.append(&batch(number, 10)).await.unwrap();
@@ -376,4 +378,26 @@ async fn group_commit_lingers_for_concurrent_appends_but_never_for_a_lone_client
     assert_eq!(wait_for(&project, 22 * 5).await, (22 * 5, 22 * 5));
     shipper.abort();
     spool.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_in_use_cannot_be_opened_twice() {
+    // Two writers on one spool would interleave segment numbers and cursors.
+    let directory = tempfile::tempdir().unwrap();
+    let spool = Spool::open(config(directory.path())).unwrap();
+    let second = Spool::open(config(directory.path()));
+    let error = second
+        .err()
+        .expect("a second open of a spool in use succeeded");
+    assert_eq!(error.kind(), std::io::ErrorKind::WouldBlock, "{error}");
+    assert!(error.to_string().contains("in use"), "{error}");
+    // A clone is the same spool, and the lock lasts as long as any handle.
+    let clone = spool.clone();
+    spool.shutdown();
+    drop(spool);
+    assert!(Spool::open(config(directory.path())).is_err());
+    drop(clone);
+    let reopened = Spool::open(config(directory.path())).unwrap();
+    reopened.append(&batch(1, 10)).await.unwrap();
+    reopened.shutdown();
 }

@@ -306,8 +306,22 @@ const PAGE_ROWS: usize = 4096;
 /// one at a time (`event_id = x`), which no sort order clusters.
 pub const BLOOM_COLUMNS: [&str; 1] = ["event_id"];
 
+/// Columns that hold one distinct value per row (ids): a dictionary never
+/// pays for itself there, and trying one costs a hash of every value.
+const UNIQUE_COLUMNS: [&str; 3] = ["event_id", "node_id", "trace_id"];
+
+/// Whether `name` holds a chunk of an event body (`body_zstd_1` … `body_zstd_n`,
+/// docs/schema.md §2): base64 of zstd, which LZ4 cannot shrink (about 1 %)
+/// and no two rows share.
+fn is_body_chunk(name: &str) -> bool {
+    name.strip_prefix("body_zstd_")
+        .is_some_and(|part| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit()))
+}
+
 /// Writer properties of every segment: LZ4, 128 Ki-row row groups,
-/// 4,096-row pages, Bloom filters on [`BLOOM_COLUMNS`] present in `schema`.
+/// 4,096-row pages, Bloom filters on [`BLOOM_COLUMNS`] present in `schema`;
+/// body chunks stored as they are (no dictionary, no compression) and ids
+/// without a dictionary, so flushes and compactions do not spend CPU on them.
 fn segment_properties(schema: &Schema) -> WriterProperties {
     let mut properties = WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
@@ -324,13 +338,24 @@ fn segment_properties(schema: &Schema) -> WriterProperties {
                 .set_column_bloom_filter_fpp(path, 0.01);
         }
     }
+    for field in schema.fields() {
+        let name = field.name().as_str();
+        let path = || parquet::schema::types::ColumnPath::from(name);
+        if is_body_chunk(name) {
+            properties = properties
+                .set_column_dictionary_enabled(path(), false)
+                .set_column_compression(path(), Compression::UNCOMPRESSED);
+        } else if UNIQUE_COLUMNS.contains(&name) {
+            properties = properties.set_column_dictionary_enabled(path(), false);
+        }
+    }
     properties.build()
 }
 
-/// Buffered row-group bytes at which a [`SegmentWriter`] closes the row
-/// group early, so writing a segment of wide rows stays within bounded
-/// memory.
-const MAX_ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
+/// Memory a [`SegmentWriter`]'s open row group may take (encoded pages plus
+/// what the encoders buffer) before the row group is closed early, so writing
+/// a segment of wide rows (event bodies) stays within bounded memory.
+const MAX_ROW_GROUP_BYTES: usize = 32 * 1024 * 1024;
 
 /// Writes one Parquet segment from a stream of batches: into a temporary
 /// file that [`SegmentWriter::finish`] fsyncs and renames into place, so a
@@ -361,7 +386,7 @@ impl SegmentWriter {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
         let writer = self.writer.as_mut().expect("segment writer in use");
         writer.write(batch).map_err(|error| error.to_string())?;
-        if writer.in_progress_size() >= MAX_ROW_GROUP_BYTES {
+        if writer.memory_size() >= MAX_ROW_GROUP_BYTES {
             writer.flush().map_err(|error| error.to_string())?;
         }
         Ok(())
@@ -441,5 +466,103 @@ mod tests {
             .unwrap()
             .as_string::<i32>();
         assert_eq!(host.value(1), "h1");
+    }
+
+    /// Body chunks are written as they are, ids without a dictionary, the
+    /// rest with LZ4 and dictionaries; and a segment of wide rows closes its
+    /// row groups at the writer's memory cap, not at the row cap.
+    #[test]
+    fn segments_store_bodies_plainly_and_cap_row_group_memory() {
+        use parquet::basic::Encoding;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+
+        let rows = 12_000;
+        // Incompressible, like base64 of zstd: 4 KiB per row, 47 MiB in all.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut noise = |length: usize| -> String {
+            (0..length)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    char::from(b'A' + (state % 26) as u8)
+                })
+                .collect()
+        };
+        let body: Vec<String> = (0..rows).map(|_| noise(4096)).collect();
+        let event_id: Vec<String> = (0..rows).map(|row| format!("{row:032x}")).collect();
+        let level: Vec<&str> = (0..rows).map(|row| ["error", "warning"][row % 2]).collect();
+        let batch = RecordBatch::try_from_iter([
+            (
+                TIME,
+                Arc::new(arrow::array::Int64Array::from_iter_values(0..rows as i64)) as _,
+            ),
+            (
+                "body_zstd_1",
+                Arc::new(arrow::array::StringArray::from(body)) as _,
+            ),
+            (
+                "event_id",
+                Arc::new(arrow::array::StringArray::from(event_id)) as _,
+            ),
+            (
+                "level",
+                Arc::new(arrow::array::StringArray::from(level)) as _,
+            ),
+        ])
+        .unwrap();
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("segment.parquet");
+        let mut writer = SegmentWriter::create(&path, batch.schema()).unwrap();
+        for offset in (0..rows).step_by(500) {
+            writer
+                .write(&batch.slice(offset, 500.min(rows - offset)))
+                .unwrap();
+        }
+        writer.finish().unwrap();
+
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let metadata = reader.metadata();
+        assert!(
+            metadata.num_row_groups() >= 2,
+            "one row group of {rows} wide rows"
+        );
+        let mut total = 0;
+        for group in metadata.row_groups() {
+            total += group.num_rows();
+            assert!(group.total_byte_size() < 2 * MAX_ROW_GROUP_BYTES as i64);
+            for column in group.columns() {
+                let name = column.column_path().string();
+                let dictionary = column.encodings().any(|encoding| {
+                    matches!(
+                        encoding,
+                        Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY
+                    )
+                });
+                match name.as_str() {
+                    "body_zstd_1" => {
+                        assert_eq!(column.compression(), Compression::UNCOMPRESSED);
+                        assert!(!dictionary, "{name}");
+                    }
+                    "event_id" => assert!(!dictionary, "{name}"),
+                    "level" => {
+                        assert_eq!(column.compression(), Compression::LZ4_RAW);
+                        assert!(dictionary, "{name}");
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(total, rows as i64);
+    }
+
+    #[test]
+    fn body_chunks_are_recognised_by_name() {
+        assert!(is_body_chunk("body_zstd_1"));
+        assert!(is_body_chunk("body_zstd_12"));
+        assert!(!is_body_chunk("body_zstd_"));
+        assert!(!is_body_chunk("body_zstd_x"));
+        assert!(!is_body_chunk("body"));
+        assert!(!is_body_chunk("body_len"));
     }
 }

@@ -25,7 +25,7 @@ const MERGE_BATCH_ROWS: usize = 8192;
 
 /// Memory one input's batch may take: rows carry event bodies of up to
 /// hundreds of KiB, so the batch shrinks with the segment's mean row size.
-const INPUT_BATCH_BYTES: usize = 4 * 1024 * 1024;
+const INPUT_BATCH_BYTES: usize = 1024 * 1024;
 
 /// Rows per batch for a segment with these row groups: about
 /// [`INPUT_BATCH_BYTES`] of decoded data, between 64 and [`MERGE_BATCH_ROWS`].

@@ -434,6 +434,8 @@ impl LogStore for LocalProject {
 
 /// Every project under a data directory (`<data>/projects/<name>/`).
 pub struct LocalStore {
+    /// Held while the store is open: one process per data directory.
+    _lock: sentry_sls_wal::DirectoryLock,
     directory: PathBuf,
     config: LocalStoreConfig,
     projects: RwLock<BTreeMap<String, Arc<LocalProject>>>,
@@ -441,7 +443,10 @@ pub struct LocalStore {
 
 impl LocalStore {
     /// Opens the store under `data_dir`, replaying every logstore's WAL.
+    /// Fails when another process (or another open store) holds `data_dir`.
     pub fn open(data_dir: &Path, config: LocalStoreConfig) -> Result<LocalStore, StoreError> {
+        let lock = sentry_sls_wal::lock_directory(data_dir)
+            .map_err(|error| io_error("opening the data directory", error))?;
         let directory = data_dir.join("projects");
         fs::create_dir_all(&directory)
             .map_err(|error| io_error("creating the data directory", error))?;
@@ -457,6 +462,7 @@ impl LocalStore {
             }
         }
         Ok(LocalStore {
+            _lock: lock,
             directory,
             config,
             projects: RwLock::new(projects),

@@ -519,3 +519,20 @@ async fn long_keys_read_alike_typed_or_not() {
         assert_eq!(value(&totals.rows[0], "m"), "40");
     }
 }
+
+#[tokio::test]
+async fn a_data_directory_in_use_cannot_be_opened_twice() {
+    // Two stores on one directory would interleave WAL segments and manifests.
+    let directory = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(directory.path(), config()).unwrap();
+    let error = LocalStore::open(directory.path(), config())
+        .err()
+        .expect("a second open of a directory in use succeeded");
+    assert!(
+        error.to_string().contains("in use by another process"),
+        "{error}"
+    );
+    store.shutdown();
+    drop(store);
+    LocalStore::open(directory.path(), config()).unwrap();
+}

@@ -12,6 +12,8 @@
 //! rotate and delete is the caller's.
 
 pub mod codec;
+pub mod lock;
 pub mod segments;
 
+pub use lock::{lock_directory, DirectoryLock};
 pub use segments::{list_segments, read_segment, sync_directory, Wal, MAX_FRAME_BYTES};
