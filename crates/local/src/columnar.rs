@@ -357,13 +357,45 @@ fn segment_properties(schema: &Schema) -> WriterProperties {
 /// a segment of wide rows (event bodies) stays within bounded memory.
 const MAX_ROW_GROUP_BYTES: usize = 32 * 1024 * 1024;
 
+/// Dirty bytes a [`SegmentWriter`] leaves before it syncs them.
+const SYNC_STEP_BYTES: usize = 8 * 1024 * 1024;
+
+/// A segment file that is synced as it is written, every [`SYNC_STEP_BYTES`].
+/// Synced only at the end, a compacted segment (hundreds of MiB) would sit
+/// dirty in the page cache, and its one final fsync would stall the spool's
+/// and the WAL's small fsyncs, which acknowledge requests, behind a burst of
+/// writeback (what RocksDB's `bytes_per_sync` avoids).
+struct SyncingFile {
+    file: File,
+    unsynced: usize,
+    /// Syncs made before the final one.
+    steps: usize,
+}
+
+impl std::io::Write for SyncingFile {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(buffer)?;
+        self.unsynced += written;
+        if self.unsynced >= SYNC_STEP_BYTES {
+            self.file.sync_data()?;
+            self.unsynced = 0;
+            self.steps += 1;
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Writes one Parquet segment from a stream of batches: into a temporary
 /// file that [`SegmentWriter::finish`] fsyncs and renames into place, so a
 /// crash never leaves a half-written file under the segment's name.
 pub struct SegmentWriter {
     path: std::path::PathBuf,
     temporary: std::path::PathBuf,
-    writer: Option<ArrowWriter<File>>,
+    writer: Option<ArrowWriter<SyncingFile>>,
 }
 
 impl SegmentWriter {
@@ -373,6 +405,11 @@ impl SegmentWriter {
         let file = File::create(&temporary)
             .map_err(|error| format!("creating {}: {error}", temporary.display()))?;
         let properties = segment_properties(&schema);
+        let file = SyncingFile {
+            file,
+            unsynced: 0,
+            steps: 0,
+        };
         let writer = ArrowWriter::try_new(file, schema, Some(properties))
             .map_err(|error| error.to_string())?;
         Ok(SegmentWriter {
@@ -396,7 +433,7 @@ impl SegmentWriter {
     /// directory.
     pub fn finish(mut self) -> Result<(), String> {
         let writer = self.writer.take().expect("segment writer in use");
-        let file = writer.into_inner().map_err(|error| error.to_string())?;
+        let file = writer.into_inner().map_err(|error| error.to_string())?.file;
         file.sync_all().map_err(|error| error.to_string())?;
         std::fs::rename(&self.temporary, &self.path)
             .map_err(|error| format!("renaming segment: {error}"))?;
@@ -564,5 +601,28 @@ mod tests {
         assert!(!is_body_chunk("body_zstd_x"));
         assert!(!is_body_chunk("body"));
         assert!(!is_body_chunk("body_len"));
+    }
+
+    #[test]
+    fn a_segment_file_is_synced_as_it_is_written() {
+        use std::io::Write;
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("file");
+        let mut file = SyncingFile {
+            file: File::create(&path).unwrap(),
+            unsynced: 0,
+            steps: 0,
+        };
+        let chunk = vec![7u8; 1024 * 1024];
+        for _ in 0..(2 * SYNC_STEP_BYTES / chunk.len() + 3) {
+            file.write_all(&chunk).unwrap();
+        }
+        assert_eq!(file.steps, 2);
+        assert_eq!(file.unsynced, 3 * chunk.len());
+        drop(file);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len() as usize,
+            2 * SYNC_STEP_BYTES + 3 * chunk.len()
+        );
     }
 }
