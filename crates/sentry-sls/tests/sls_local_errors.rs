@@ -255,3 +255,41 @@ async fn bad_input_gets_sls_error_codes_and_the_server_keeps_serving() {
     assert_eq!(body["data"][0]["c"], "1");
     assert_eq!(body["meta"]["progress"], "Complete");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_data_directory_exits_with_an_error() {
+    let directory = tempfile::tempdir().unwrap();
+    let server = SlsLocal::start(directory.path(), None);
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_sentry-sls"))
+        .args(["sls-local", "--listen", "127.0.0.1:0", "--project", PROJECT])
+        .arg("--data-dir")
+        .arg(directory.path())
+        .env("SLS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("SLS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second sls-local on a data directory in use kept running");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    assert!(
+        stderr.contains(&directory.path().display().to_string()),
+        "{stderr}"
+    );
+    // The first one is unharmed.
+    let (status, _) = send(&server, Request::new("GET", "/logstores", Vec::new())).await;
+    assert_eq!(status, 200);
+}
