@@ -266,7 +266,8 @@ struct Pending {
 }
 
 struct Shared {
-    /// Held while the spool is open: one process per spool directory.
+    /// Held while the spool is open: one process per spool directory. (The
+    /// writer thread owns the WAL and drops it before its `Arc<Shared>`.)
     _lock: sentry_sls_wal::DirectoryLock,
     config: SpoolConfig,
     /// Bytes of all segment files (approximate between deletions).

@@ -306,8 +306,9 @@ const PAGE_ROWS: usize = 4096;
 /// one at a time (`event_id = x`), which no sort order clusters.
 pub const BLOOM_COLUMNS: [&str; 1] = ["event_id"];
 
-/// Columns that hold one distinct value per row (ids): a dictionary never
-/// pays for itself there, and trying one costs a hash of every value.
+/// Id columns: nearly every row has its own value (a trace's events share
+/// theirs), so a dictionary never pays for itself, and trying one costs a hash
+/// of every value.
 const UNIQUE_COLUMNS: [&str; 3] = ["event_id", "node_id", "trace_id"];
 
 /// Whether `name` holds a chunk of an event body (`body_zstd_1` … `body_zstd_n`,
@@ -364,7 +365,9 @@ const SYNC_STEP_BYTES: usize = 8 * 1024 * 1024;
 /// Synced only at the end, a compacted segment (hundreds of MiB) would sit
 /// dirty in the page cache, and its one final fsync would stall the spool's
 /// and the WAL's small fsyncs, which acknowledge requests, behind a burst of
-/// writeback (what RocksDB's `bytes_per_sync` avoids).
+/// writeback. RocksDB's `bytes_per_sync` avoids the same with
+/// `sync_file_range`, which does not wait; `sync_data` waits, which only
+/// the flusher or compactor thread writing the segment feels.
 struct SyncingFile {
     file: File,
     unsynced: usize,
@@ -374,13 +377,15 @@ struct SyncingFile {
 
 impl std::io::Write for SyncingFile {
     fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
-        let written = self.file.write(buffer)?;
-        self.unsynced += written;
+        // Sync before writing, so that an error means nothing was written
+        // (a caller may retry the same bytes).
         if self.unsynced >= SYNC_STEP_BYTES {
             self.file.sync_data()?;
             self.unsynced = 0;
             self.steps += 1;
         }
+        let written = self.file.write(buffer)?;
+        self.unsynced += written;
         Ok(written)
     }
 
@@ -617,6 +622,7 @@ mod tests {
         for _ in 0..(2 * SYNC_STEP_BYTES / chunk.len() + 3) {
             file.write_all(&chunk).unwrap();
         }
+        // A step's sync runs at the next write: two steps, three chunks since.
         assert_eq!(file.steps, 2);
         assert_eq!(file.unsynced, 3 * chunk.len());
         drop(file);

@@ -434,11 +434,14 @@ impl LogStore for LocalProject {
 
 /// Every project under a data directory (`<data>/projects/<name>/`).
 pub struct LocalStore {
-    /// Held while the store is open: one process per data directory.
-    _lock: sentry_sls_wal::DirectoryLock,
     directory: PathBuf,
     config: LocalStoreConfig,
     projects: RwLock<BTreeMap<String, Arc<LocalProject>>>,
+    /// Held while the store is open: one process per data directory. The
+    /// last field, so it is dropped last: dropping `projects` stops their
+    /// threads first, and only then may another process open the directory.
+    /// (A `LocalProject` handed out and kept past the store is not covered.)
+    _lock: sentry_sls_wal::DirectoryLock,
 }
 
 impl LocalStore {
@@ -462,10 +465,10 @@ impl LocalStore {
             }
         }
         Ok(LocalStore {
-            _lock: lock,
             directory,
             config,
             projects: RwLock::new(projects),
+            _lock: lock,
         })
     }
 

@@ -984,7 +984,7 @@ mod tests {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                if state % 3 != 0 {
+                if !state.is_multiple_of(3) {
                     frame.insert(
                         key.into(),
                         values[(state >> 8) as usize % values.len()].clone(),

@@ -9,6 +9,9 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// `ENOLCK` on Linux: no locks available (the filesystem does not support them).
+const ENOLCK: i32 = 37;
+
 /// The name of the lock file in a locked directory.
 pub const LOCK_FILE: &str = "LOCK";
 
@@ -48,6 +51,16 @@ pub fn lock_directory(directory: &Path) -> io::Result<DirectoryLock> {
                 path.display()
             ),
         )),
+        // A filesystem without locks (some network mounts answer ENOLCK): run
+        // unguarded rather than not at all, and say so.
+        Err(std::fs::TryLockError::Error(error))
+            if error.kind() == io::ErrorKind::Unsupported
+                || error.raw_os_error() == Some(ENOLCK) =>
+        {
+            tracing::warn!(path = %path.display(), %error,
+                "this filesystem cannot lock files: nothing stops a second process from opening this directory");
+            Ok(DirectoryLock { _file: file, path })
+        }
         Err(std::fs::TryLockError::Error(error)) => Err(io::Error::new(
             error.kind(),
             format!("locking {}: {error}", path.display()),
