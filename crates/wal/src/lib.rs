@@ -5,7 +5,8 @@
 //! frames and fsync before they acknowledge anything; readers replay intact
 //! frames and stop at a torn tail (a crash mid-write), which was never
 //! acknowledged. [`codec`] is the compact payload encoding of a
-//! [`sentry_sls_store::LogBatch`].
+//! [`sentry_sls_store::LogBatch`]. [`lock`] keeps one process per directory
+//! (an exclusive `flock` on its `LOCK` file).
 //!
 //! Used by the embedded store's write-ahead log (`sentry-sls-local`) and by
 //! ingest's durable spool. Owns no threads and no policy: when to sync,
