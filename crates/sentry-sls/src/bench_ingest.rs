@@ -7,7 +7,9 @@
 //!   as fast as they are answered (events acknowledged per second);
 //! - latency: `--latency-events` envelopes sent open-loop at half the
 //!   measured throughput; a request's latency counts from the moment it was
-//!   due, so a stalled server cannot hide its backlog (no coordinated omission);
+//!   due, so a stalled server cannot hide its backlog (no coordinated omission).
+//!   The report also says how many took over the 50 ms goal and when the slowest
+//!   was due (seconds into the phase and Unix time, to find it in the server's log);
 //! - the server's peak RSS (`VmHWM`), and how long after the last answer the
 //!   spool had shipped every event into the store;
 //! - the server's CPU time per event over the run (steadier than events/s on a
@@ -389,14 +391,25 @@ async fn run_once(
     }
     let mut latencies = Vec::with_capacity(tasks.len());
     let mut latency_failures = 0;
-    for task in tasks {
+    // When the slowest request was due (seconds into the phase, and as a Unix time to
+    // line it up with the server's log), and how many took longer than the 50 ms goal.
+    let mut slowest = (0.0_f64, 0.0_f64);
+    for (index, task) in tasks.into_iter().enumerate() {
         let (millis, ok) = task.await?;
         if ok {
+            if millis > slowest.1 {
+                slowest = (interval.as_secs_f64() * index as f64, millis);
+            }
             latencies.push(millis);
         } else {
             latency_failures += 1;
         }
     }
+    let over_goal = latencies.iter().filter(|millis| **millis > 50.0).count();
+    let phase_started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |now| now.as_secs_f64())
+        - latency_started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
 
     // Everything acknowledged must reach the store: time the spool's catch-up.
@@ -428,6 +441,9 @@ async fn run_once(
         "latency_p50_ms": percentile(&latencies, 0.50),
         "latency_p99_ms": percentile(&latencies, 0.99),
         "latency_max_ms": latencies.last().copied().unwrap_or(0.0),
+        "latency_max_due_at_s": slowest.0,
+        "latency_max_due_unix_s": phase_started_unix + slowest.0,
+        "latency_over_50ms": over_goal,
         "latency_failures": latency_failures,
         "peak_rss_mib": peak_rss,
         "store_caught_up_after_s": drained,
@@ -477,6 +493,7 @@ pub async fn ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
                 "events_per_second": field("events_per_second"),
                 "latency_p50_ms": field("latency_p50_ms"),
                 "latency_p99_ms": field("latency_p99_ms"),
+                "latency_over_50ms": field("latency_over_50ms"),
                 "peak_rss_mib": field("peak_rss_mib"),
                 "store_caught_up_after_s": field("store_caught_up_after_s"),
                 "server_cpu_ms_per_event": field("server_cpu_ms_per_event"),

@@ -1,0 +1,65 @@
+"""`sentry-sls bench ingest` posts envelopes to a real server and writes a complete report.
+
+Not a speed check (speed is what the report is for): a small run must have every event
+acknowledged and shipped, and report each figure the issue's goals are read from, with the
+latency phase's figures consistent with one another.
+"""
+
+import json
+import subprocess
+
+from conftest import sentry_sls_binary
+
+LATENCY_EVENTS = 120
+
+
+def test_bench_ingest_reports_throughput_latency_and_memory(tmp_path):
+    report_path = tmp_path / "ingest.json"
+    result = subprocess.run(
+        [
+            str(sentry_sls_binary()),
+            "bench",
+            "ingest",
+            "--events",
+            "300",
+            "--latency-events",
+            str(LATENCY_EVENTS),
+            "--concurrency",
+            "4",
+            "--groups",
+            "40",
+            "--runs",
+            "1",
+            "--work-dir",
+            str(tmp_path / "work"),
+            "--out",
+            str(report_path),
+        ],
+        timeout=600,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(report_path.read_text())
+    assert report["bench"] == "ingest"
+    assert report["settings"]["events"] == 300
+    assert report["settings"]["fsync"] is True
+    [run] = report["runs"]
+    assert run["throughput_failures"] == 0 and run["latency_failures"] == 0, run
+    assert run["events_per_second"] > 0
+    # Every acknowledged event reached the store (the drain is timed, not skipped).
+    assert run["store_caught_up_after_s"] is not None, run
+    assert run["peak_rss_mib"] > 0 and run["server_cpu_ms_per_event"] > 0, run
+    assert 0 < run["latency_p50_ms"] <= run["latency_p99_ms"] <= run["latency_max_ms"], run
+    assert 0 <= run["latency_over_50ms"] <= LATENCY_EVENTS, run
+    # Over 50 ms counts exactly the requests past the goal: none when the slowest was within it.
+    if run["latency_max_ms"] <= 50:
+        assert run["latency_over_50ms"] == 0, run
+    else:
+        assert run["latency_over_50ms"] >= 1, run
+    # The slowest request was due within the phase: LATENCY_EVENTS requests at the phase's rate.
+    phase_seconds = LATENCY_EVENTS / run["latency_rate_per_second"]
+    assert 0 <= run["latency_max_due_at_s"] <= phase_seconds, run
+    assert run["latency_max_due_unix_s"] > 1_700_000_000, run
+    for name in ["events_per_second", "latency_p99_ms", "latency_over_50ms", "peak_rss_mib"]:
+        assert report["median"][name] == run[name], name
