@@ -233,6 +233,10 @@ def test_sentry_node_events_reach_the_store(stack):
     metrics = requests.get(f"http://127.0.0.1:{stack['ingest_port']}/metrics", timeout=10).text
     spans = [line for line in metrics.splitlines() if line.startswith('ingest_items_total{type="span"}')]
     assert spans and float(spans[0].split()[-1]) >= 1, metrics
+    # Where a request's time goes: the server's handling, and the spool's write and fsync.
+    for name in ["ingest_request_seconds_count", "ingest_spool_commit_seconds_count"]:
+        counts = [line for line in metrics.splitlines() if line.startswith(name)]
+        assert counts and float(counts[0].split()[-1]) >= 1, (name, metrics)
 
 
 def test_malformed_requests_get_relay_status_codes(stack):

@@ -652,6 +652,10 @@ fn read_from(
     }
 }
 
+/// A group commit (write and fsync) this slow is logged as a warning, as etcd does for a
+/// slow fdatasync: the disk, not ingest, is then what clients wait for.
+const SLOW_COMMIT_SECONDS: f64 = 1.0;
+
 /// Most appends in one group commit.
 const MAX_GROUP: usize = 4096;
 
@@ -687,6 +691,7 @@ fn writer_loop(shared: &Shared, mut wal: Wal, receiver: &Receiver<Pending>) {
             .map(|pending| pending.payload.as_slice())
             .collect();
         let written: usize = payloads.iter().map(|payload| payload.len() + 8).sum();
+        let started = std::time::Instant::now();
         let result = wal
             .append(&payloads)
             .and_then(|()| wal.sync())
@@ -703,6 +708,19 @@ fn writer_loop(shared: &Shared, mut wal: Wal, receiver: &Receiver<Pending>) {
                 *shared.failure.lock().expect("failure lock") = Some(message.clone());
                 SpoolError::Unavailable(message)
             });
+        // Every acknowledgement of the group waited for this write and fsync: it is the
+        // disk's share of ingest latency.
+        let seconds = started.elapsed().as_secs_f64();
+        metrics::histogram!("ingest_spool_commit_seconds").record(seconds);
+        if seconds >= SLOW_COMMIT_SECONDS {
+            tracing::warn!(
+                seconds,
+                appends = group.len(),
+                "slow spool commit (write and fsync)"
+            );
+        } else if seconds >= 0.05 {
+            tracing::debug!(seconds, appends = group.len(), "spool commit over 50 ms");
+        }
         if result.is_ok() {
             *shared.bytes.lock().expect("bytes lock") += written as u64;
             metrics::counter!("ingest_spool_appended_total").increment(group.len() as u64);

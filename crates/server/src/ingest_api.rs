@@ -343,7 +343,24 @@ fn prepare(
     Ok((project_id, processed))
 }
 
+/// [`accept_timed`], timed: `ingest_request_seconds` is how long the server held a request
+/// (decoding, processing, the spool's fsync), to tell its share of a client's latency from
+/// the network's and the client's own.
 async fn accept(
+    state: Arc<IngestState>,
+    project: String,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Bytes,
+    legacy_store: bool,
+) -> Response {
+    let started = std::time::Instant::now();
+    let response = accept_timed(state, project, headers, query, body, legacy_store).await;
+    metrics::histogram!("ingest_request_seconds").record(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn accept_timed(
     state: Arc<IngestState>,
     project: String,
     headers: HeaderMap,
