@@ -343,9 +343,16 @@ fn prepare(
     Ok((project_id, processed))
 }
 
-/// [`accept_timed`], timed: `ingest_request_seconds` is how long the server held a request
-/// (decoding, processing, the spool's fsync), to tell its share of a client's latency from
-/// the network's and the client's own.
+/// Records `ingest_request_seconds` when dropped: how long the handler held a request, also
+/// when it ends without an answer (the request timeout, a client gone).
+struct Timed(std::time::Instant);
+
+impl Drop for Timed {
+    fn drop(&mut self) {
+        metrics::histogram!("ingest_request_seconds").record(self.0.elapsed().as_secs_f64());
+    }
+}
+
 async fn accept(
     state: Arc<IngestState>,
     project: String,
@@ -354,20 +361,8 @@ async fn accept(
     body: Bytes,
     legacy_store: bool,
 ) -> Response {
-    let started = std::time::Instant::now();
-    let response = accept_timed(state, project, headers, query, body, legacy_store).await;
-    metrics::histogram!("ingest_request_seconds").record(started.elapsed().as_secs_f64());
-    response
-}
-
-async fn accept_timed(
-    state: Arc<IngestState>,
-    project: String,
-    headers: HeaderMap,
-    query: Option<String>,
-    body: Bytes,
-    legacy_store: bool,
-) -> Response {
+    // The handler's share of a client's latency: decoding, processing, the spool's fsync.
+    let _timed = Timed(std::time::Instant::now());
     let guard = InFlight(&state.in_flight);
     if state.in_flight.fetch_add(1, Ordering::AcqRel) >= state.config.max_in_flight {
         drop(guard);
