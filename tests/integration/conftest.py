@@ -17,6 +17,7 @@ proves nothing.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import socket
@@ -86,6 +87,29 @@ def sentry_sls_binary() -> Path:
             target = REPO_ROOT / target
         return target / "release" / "sentry-sls"
     return REPO_ROOT / "target" / "release" / "sentry-sls"
+
+
+def run_bench(kind: str, tmp_path: Path, *options: str, timeout: float) -> dict:
+    """Runs `sentry-sls bench <kind> <options>` with its scratch data under `tmp_path` and
+    returns its JSON report; a failed run fails the test with the end of its stderr."""
+    report_path = tmp_path / f"{kind}.json"
+    result = subprocess.run(
+        [
+            str(sentry_sls_binary()),
+            "bench",
+            kind,
+            *options,
+            "--work-dir",
+            str(tmp_path / "work"),
+            "--out",
+            str(report_path),
+        ],
+        timeout=timeout,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(report_path.read_text())
 
 
 def _free_loopback_ports(count: int) -> list[int]:

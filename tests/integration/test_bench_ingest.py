@@ -5,42 +5,27 @@ acknowledged and shipped, and report each figure the issue's goals are read from
 latency phase's figures consistent with one another.
 """
 
-import json
-import subprocess
-
-from conftest import sentry_sls_binary
+from conftest import run_bench
 
 LATENCY_EVENTS = 120
 
 
 def test_bench_ingest_reports_throughput_latency_and_memory(tmp_path):
-    report_path = tmp_path / "ingest.json"
-    result = subprocess.run(
-        [
-            str(sentry_sls_binary()),
-            "bench",
-            "ingest",
-            "--events",
-            "300",
-            "--latency-events",
-            str(LATENCY_EVENTS),
-            "--concurrency",
-            "4",
-            "--groups",
-            "40",
-            "--runs",
-            "1",
-            "--work-dir",
-            str(tmp_path / "work"),
-            "--out",
-            str(report_path),
-        ],
+    report = run_bench(
+        "ingest",
+        tmp_path,
+        "--events",
+        "300",
+        "--latency-events",
+        str(LATENCY_EVENTS),
+        "--concurrency",
+        "4",
+        "--groups",
+        "40",
+        "--runs",
+        "1",
         timeout=600,
-        capture_output=True,
-        text=True,
     )
-    assert result.returncode == 0, result.stderr[-4000:]
-    report = json.loads(report_path.read_text())
     assert report["bench"] == "ingest"
     assert report["settings"]["events"] == 300
     assert report["settings"]["fsync"] is True

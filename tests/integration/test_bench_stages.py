@@ -4,10 +4,7 @@ Not a speed check (speed is what the report is for): the run must process every 
 every stage and report a figure for each, or the numbers quoted from it mean nothing.
 """
 
-import json
-import subprocess
-
-from conftest import sentry_sls_binary
+from conftest import run_bench
 
 STAGES = [
     "gunzip_us",
@@ -24,29 +21,9 @@ STAGES = [
 
 
 def test_bench_stages_reports_every_stage(tmp_path):
-    report_path = tmp_path / "stages.json"
-    result = subprocess.run(
-        [
-            str(sentry_sls_binary()),
-            "bench",
-            "stages",
-            "--events",
-            "60",
-            "--runs",
-            "2",
-            "--batch",
-            "16",
-            "--work-dir",
-            str(tmp_path / "work"),
-            "--out",
-            str(report_path),
-        ],
-        timeout=300,
-        capture_output=True,
-        text=True,
+    report = run_bench(
+        "stages", tmp_path, "--events", "60", "--runs", "2", "--batch", "16", timeout=300
     )
-    assert result.returncode == 0, result.stderr[-4000:]
-    report = json.loads(report_path.read_text())
     assert report["benchmark"] == "stages"
     assert report["parameters"]["events"] == 60
     assert len(report["runs"]) == 2
