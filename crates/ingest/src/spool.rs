@@ -719,7 +719,7 @@ fn writer_loop(shared: &Shared, mut wal: Wal, receiver: &Receiver<Pending>) {
             tracing::warn!(
                 seconds,
                 appends = group.len(),
-                "slow spool commit (write and fsync)"
+                "slow spool commit (write, fsync, rotation)"
             );
         } else if seconds >= NOTABLE_COMMIT_SECONDS {
             tracing::debug!(seconds, appends = group.len(), "spool commit over 50 ms");
