@@ -185,6 +185,10 @@ pub fn add_sentry_tags(event: &mut Map<String, Value>) {
     }
 }
 
+/// The metadata keys in the order Sentry's `ErrorEvent.get_metadata` sets them; any
+/// others (a custom `title`) come after, as they were set later.
+const METADATA_ORDER: [&str; 4] = ["value", "type", "filename", "function"];
+
 /// Sentry's `search_message`: the message plus metadata values and the
 /// culprit not already in it (what Snuba stores in `message`).
 fn search_message(event: &Map<String, Value>) -> Option<String> {
@@ -196,7 +200,13 @@ fn search_message(event: &Map<String, Value>) -> Option<String> {
     .or_else(|| text(event.get("logentry").and_then(|entry| entry.get("message"))))
     .unwrap_or_default();
     if let Some(Value::Object(metadata)) = event.get("metadata") {
-        for value in metadata.values() {
+        // Sentry walks the dict in the order `get_metadata` filled it; a `Map` is sorted.
+        let first = METADATA_ORDER.iter().filter_map(|key| metadata.get(*key));
+        let rest = metadata
+            .iter()
+            .filter(|(key, _)| !METADATA_ORDER.contains(&key.as_str()))
+            .map(|(_, value)| value);
+        for value in first.chain(rest) {
             if let Some(value) = value.as_str().filter(|value| !value.is_empty()) {
                 if !message.contains(value) {
                     message = format!("{message} {value}");
@@ -726,7 +736,7 @@ mod tests {
         assert_eq!(lookup(&keys, "browser"), Some("Chrome 126"));
         assert_eq!(
             lookup(&keys, "message"),
-            Some("payment failed ValueError bad app.views in pay")
+            Some("payment failed bad ValueError app.views in pay")
         );
         let tags: BTreeMap<String, String> =
             serde_json::from_str(lookup(&keys, "tags").unwrap()).unwrap();

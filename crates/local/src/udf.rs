@@ -429,6 +429,10 @@ pub(crate) fn walk_objects<'a>(
         // Tags are flat objects of strings: read those without building
         // a JSON value (the tag-facet query unnests every row's tags).
         if flat_string_object(text, &mut pairs) {
+            // In key order, as a parsed `Map` iterates (ingest writes them sorted already).
+            if !pairs.is_sorted_by(|a, b| a.0 <= b.0) {
+                pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            }
             for (key, value) in &pairs {
                 event(ObjectEvent::Member(key, Some(value)));
             }
@@ -1077,6 +1081,7 @@ mod tests {
         ] {
             let mut fast = Vec::new();
             assert!(flat_string_object(text, &mut fast), "{text}");
+            fast.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let Value::Object(map) = serde_json::from_str::<Value>(text).unwrap() else {
                 panic!("object");
             };

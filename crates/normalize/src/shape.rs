@@ -71,20 +71,12 @@ const HTTP_KEYS: [&str; 9] = [
 ];
 
 fn setdefault_nulls(m: &mut Map<String, Value>, keys: &[&str]) {
-    // A frame has a handful of keys and gets about twenty defaults: comparing against its
-    // keys is cheaper than hashing each default twice (`contains_key`, then `insert`), and
     // `entry` would allocate a key String even for keys already there.
     let missing: Vec<&str> = keys
         .iter()
         .copied()
-        .filter(|k| !m.keys().any(|present| present == k))
+        .filter(|k| !m.contains_key(*k))
         .collect();
-    if missing.len() > m.len() {
-        // Growing a handful of keys to twenty-odd would regrow (and rehash) the map
-        // twice; `Map` has no `reserve`, so move the keys into one built at full size.
-        let old = std::mem::replace(m, Map::with_capacity(m.len() + missing.len()));
-        m.extend(old);
-    }
     for k in missing {
         m.insert(k.to_string(), Value::Null);
     }

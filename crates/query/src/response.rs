@@ -180,6 +180,66 @@ pub fn success_body(result: &ResultSet, extras: &ResponseExtras) -> Value {
     Value::Object(body)
 }
 
+/// A success body as Snuba writes it: every `data` row and the `totals` with their keys in
+/// `meta` order, the query's column order. The body is a `serde_json::Map`, whose keys are
+/// sorted, so the order is put back as it is written.
+pub struct Ordered<'a>(pub &'a Value);
+
+impl serde::Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(body) = self.0 else {
+            return self.0.serialize(serializer);
+        };
+        let names: Vec<&str> = body
+            .get("meta")
+            .and_then(Value::as_array)
+            .map(|meta| {
+                meta.iter()
+                    .filter_map(|column| column.get("name").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out = serializer.serialize_map(Some(body.len()))?;
+        for (key, value) in body {
+            match (key.as_str(), value) {
+                ("data", Value::Array(rows)) => {
+                    let rows: Vec<Row<'_>> = rows.iter().map(|row| Row(&names, row)).collect();
+                    out.serialize_entry(key, &rows)?
+                }
+                ("totals", totals) => out.serialize_entry(key, &Row(&names, totals))?,
+                _ => out.serialize_entry(key, value)?,
+            }
+        }
+        out.end()
+    }
+}
+
+/// One row written with the `meta` names first, in order, then any other keys.
+struct Row<'a>(&'a [&'a str], &'a Value);
+
+impl serde::Serialize for Row<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Row(names, value) = *self;
+        let Value::Object(row) = value else {
+            return value.serialize(serializer);
+        };
+        let mut out = serializer.serialize_map(Some(row.len()))?;
+        for name in names {
+            if let Some((key, value)) = row.get_key_value(*name) {
+                out.serialize_entry(key, value)?;
+            }
+        }
+        for (key, value) in row {
+            if !names.contains(&key.as_str()) {
+                out.serialize_entry(key, value)?;
+            }
+        }
+        out.end()
+    }
+}
+
 /// The `timing` object.
 pub fn timing_json(duration_ms: u64) -> Value {
     let now = std::time::SystemTime::now()
@@ -267,14 +327,17 @@ mod tests {
             body["meta"],
             json!([{"name": "group_id", "type": "UInt64"}, {"name": "count", "type": "UInt64"}])
         );
-        let keys: Vec<_> = body["data"][0]
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
-        assert_eq!(keys, ["group_id", "count"]);
         assert_eq!(body["totals"], json!({"group_id": 0, "count": 3}));
+        // Written in the query's column order, not the map's (sorted) one.
+        let text = serde_json::to_string(&Ordered(&body)).unwrap();
+        assert!(
+            text.contains(r#""data":[{"group_id":7,"count":3}]"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""totals":{"group_id":0,"count":3}"#),
+            "{text}"
+        );
         assert!(body.get("sql").is_none());
     }
 

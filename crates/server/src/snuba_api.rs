@@ -202,7 +202,10 @@ fn finish(
     outcome: Result<Value, SnubaError>,
 ) -> Response {
     let (response, status) = match &outcome {
-        Ok(body) => (axum::Json(body).into_response(), "200".to_string()),
+        Ok(body) => (
+            axum::Json(sentry_sls_query::response::Ordered(body)).into_response(),
+            "200".to_string(),
+        ),
         Err(error) => {
             if error.status() >= 500 {
                 tracing::error!(dataset, referrer, error = %error, "snuba query failed");

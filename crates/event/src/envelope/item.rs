@@ -12,7 +12,8 @@ use super::EnvelopeError;
 /// The `type` of an envelope item, with Relay's wire names.
 ///
 /// Names this crate does not know are kept verbatim in [`ItemType::Unknown`] so envelopes from
-/// newer SDKs still parse and re-serialize unchanged. Build values from names with
+/// newer SDKs still parse and re-serialize (headers: `type` and `length`
+/// first, the rest in key order). Build values from names with
 /// [`ItemType::from_name`]: `Unknown` should never hold a known name (`Unknown("event")` would
 /// re-parse as [`ItemType::Event`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -242,23 +243,25 @@ impl ItemHeaders {
         Ok((headers, length))
     }
 
-    /// The header line's JSON object, with `length` set to `length`.
-    pub(crate) fn to_json(&self, length: usize) -> Map<String, Value> {
-        let mut map = Map::new();
-        map.insert("type".into(), Value::from(self.ty.as_str()));
-        map.insert("length".into(), Value::from(length as u64));
+    /// The header line's JSON object, with `length` set to `length`: `type` and `length`
+    /// first (as Relay writes them), then the known headers, then the others.
+    pub(crate) fn to_json(&self, length: usize) -> Vec<(String, Value)> {
+        let mut map = vec![
+            ("type".into(), Value::from(self.ty.as_str())),
+            ("length".into(), Value::from(length as u64)),
+        ];
         for (key, value) in [
             ("content_type", &self.content_type),
             ("filename", &self.filename),
             ("attachment_type", &self.attachment_type),
         ] {
             if let Some(value) = value {
-                map.insert(key.into(), Value::from(value.as_str()));
+                map.push((key.into(), Value::from(value.as_str())));
             }
         }
         for (key, value) in &self.other {
             if !RESERVED_ITEM_HEADERS.contains(&key.as_str()) {
-                map.insert(key.clone(), value.clone());
+                map.push((key.clone(), value.clone()));
             }
         }
         map
@@ -437,7 +440,9 @@ mod tests {
         let mut h = ItemHeaders::new(ItemType::Unknown("new_type".into()));
         h.other.insert("length".into(), Value::from(99));
         h.other.insert("platform".into(), Value::from("python"));
-        let json = serde_json::to_string(&h.to_json(5)).unwrap();
+        let mut out = Vec::new();
+        super::super::write_json(&mut out, h.to_json(5));
+        let json = String::from_utf8(out).unwrap();
         assert_eq!(
             json,
             r#"{"type":"new_type","length":5,"platform":"python"}"#

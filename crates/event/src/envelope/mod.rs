@@ -132,23 +132,24 @@ impl EnvelopeHeaders {
         Ok(headers)
     }
 
-    fn to_json(&self) -> Map<String, Value> {
-        let mut map = Map::new();
+    /// The header line's entries, in the order they are written.
+    fn to_json(&self) -> Vec<(String, Value)> {
+        let mut map = Vec::new();
         if let Some(event_id) = &self.event_id {
-            map.insert("event_id".into(), Value::from(event_id.to_string()));
+            map.push(("event_id".into(), Value::from(event_id.to_string())));
         }
         if let Some(dsn) = &self.dsn {
-            map.insert("dsn".into(), Value::from(dsn.as_str()));
+            map.push(("dsn".into(), Value::from(dsn.as_str())));
         }
         if let Some(sdk) = &self.sdk {
-            map.insert("sdk".into(), sdk.clone());
+            map.push(("sdk".into(), sdk.clone()));
         }
         if let Some(sent_at) = &self.sent_at {
-            map.insert("sent_at".into(), Value::from(sent_at.as_str()));
+            map.push(("sent_at".into(), Value::from(sent_at.as_str())));
         }
         for (key, value) in &self.other {
             if !RESERVED_ENVELOPE_HEADERS.contains(&key.as_str()) {
-                map.insert(key.clone(), value.clone());
+                map.push((key.clone(), value.clone()));
             }
         }
         map
@@ -364,8 +365,23 @@ impl Envelope {
     }
 }
 
-fn write_json(out: &mut Vec<u8>, map: Map<String, Value>) {
-    serde_json::to_writer(out, &Value::Object(map))
+/// A JSON object written with its entries in the given order (a `serde_json::Map` is
+/// sorted by key).
+struct Ordered<'a>(&'a [(String, Value)]);
+
+impl serde::Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+fn write_json(out: &mut Vec<u8>, entries: Vec<(String, Value)>) {
+    serde_json::to_writer(out, &Ordered(&entries))
         .expect("serializing a JSON value into memory cannot fail");
 }
 
