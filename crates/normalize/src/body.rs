@@ -25,9 +25,9 @@ pub fn to_json(event: &Map<String, Value>, capacity: usize) -> Vec<u8> {
     out
 }
 
-/// Serializes values with object keys in sorted order without rebuilding the tree. A map
-/// whose keys are out of order sorts references to its entries; one already in order (the
-/// top level, and many SDK maps) is written as it is.
+/// Serializes values with object keys in sorted order, merging in frame defaults, without
+/// rebuilding the tree. A `Map` iterates in byte order of its keys (serde_json without
+/// `preserve_order`), which is the code point order of Python's `sort_keys`.
 #[derive(Clone, Copy)]
 struct Sorted<'a> {
     /// The frame lists (by address) whose object elements are frames.
@@ -73,10 +73,7 @@ impl Sorted<'_> {
         };
         if self.frame {
             // The frame's own keys, sorted, merged with the sorted defaults it lacks.
-            let mut own: Vec<(&str, &Value)> = map.iter().map(|(k, v)| (k.as_str(), v)).collect();
-            if !own.is_sorted_by_key(|entry| entry.0) {
-                own.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            }
+            let own = map.iter().map(|(k, v)| (k.as_str(), v));
             let mut entries: Vec<(&str, &Value)> = Vec::with_capacity(own.len() + FRAME_KEYS.len());
             let mut defaults = FRAME_KEYS.iter().copied().peekable();
             for (key, value) in own {
@@ -94,17 +91,10 @@ impl Sorted<'_> {
             }
             return out.end();
         }
+        debug_assert!(map.keys().is_sorted());
         let mut out = serializer.serialize_map(Some(map.len()))?;
-        if map.keys().is_sorted() {
-            for (key, value) in map {
-                out.serialize_entry(key, &Node(inner, value))?;
-            }
-        } else {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            for (key, value) in entries {
-                out.serialize_entry(key, &Node(inner, value))?;
-            }
+        for (key, value) in map {
+            out.serialize_entry(key, &Node(inner, value))?;
         }
         out.end()
     }

@@ -331,10 +331,9 @@ pub fn normalize(raw: Value, options: &Options) -> Result<Normalized, NormalizeE
     event.insert("location".into(), json!(m.location));
     shape::fill_interface_defaults(&mut event);
 
-    let mut sorted: Vec<(String, Value)> = event.into_iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    // A `Map` is sorted by key (serde_json without `preserve_order`), as Sentry's body is.
     Ok(Normalized {
-        event: sorted.into_iter().collect(),
+        event,
         event_type: m.event_type,
         title: m.title,
         culprit: m.culprit,

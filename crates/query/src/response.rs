@@ -191,27 +191,37 @@ impl serde::Serialize for Ordered<'_> {
         let Value::Object(body) = self.0 else {
             return self.0.serialize(serializer);
         };
-        let names: Vec<&str> = body
+        let mut names: Vec<&str> = Vec::new();
+        for column in body
             .get("meta")
             .and_then(Value::as_array)
-            .map(|meta| {
-                meta.iter()
-                    .filter_map(|column| column.get("name").and_then(Value::as_str))
-                    .collect()
-            })
-            .unwrap_or_default();
+            .into_iter()
+            .flatten()
+        {
+            let name = column.get("name").and_then(Value::as_str);
+            // A name twice would write its key twice (`dedup_columns` leaves none).
+            if let Some(name) = name.filter(|name| !names.contains(name)) {
+                names.push(name);
+            }
+        }
         let mut out = serializer.serialize_map(Some(body.len()))?;
         for (key, value) in body {
             match (key.as_str(), value) {
-                ("data", Value::Array(rows)) => {
-                    let rows: Vec<Row<'_>> = rows.iter().map(|row| Row(&names, row)).collect();
-                    out.serialize_entry(key, &rows)?
-                }
+                ("data", Value::Array(rows)) => out.serialize_entry(key, &Rows(&names, rows))?,
                 ("totals", totals) => out.serialize_entry(key, &Row(&names, totals))?,
                 _ => out.serialize_entry(key, value)?,
             }
         }
         out.end()
+    }
+}
+
+/// The `data` rows, each written as a [`Row`].
+struct Rows<'a>(&'a [&'a str], &'a [Value]);
+
+impl serde::Serialize for Rows<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.1.iter().map(|row| Row(self.0, row)))
     }
 }
 
@@ -226,14 +236,18 @@ impl serde::Serialize for Row<'_> {
             return value.serialize(serializer);
         };
         let mut out = serializer.serialize_map(Some(row.len()))?;
+        let mut written = 0;
         for name in names {
             if let Some((key, value)) = row.get_key_value(*name) {
                 out.serialize_entry(key, value)?;
+                written += 1;
             }
         }
-        for (key, value) in row {
-            if !names.contains(&key.as_str()) {
-                out.serialize_entry(key, value)?;
+        if written < row.len() {
+            for (key, value) in row {
+                if !names.contains(&key.as_str()) {
+                    out.serialize_entry(key, value)?;
+                }
             }
         }
         out.end()

@@ -12,8 +12,7 @@ use super::EnvelopeError;
 /// The `type` of an envelope item, with Relay's wire names.
 ///
 /// Names this crate does not know are kept verbatim in [`ItemType::Unknown`] so envelopes from
-/// newer SDKs still parse and re-serialize (headers: `type` and `length`
-/// first, the rest in key order). Build values from names with
+/// newer SDKs still parse and re-serialize. Build values from names with
 /// [`ItemType::from_name`]: `Unknown` should never hold a known name (`Unknown("event")` would
 /// re-parse as [`ItemType::Event`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
