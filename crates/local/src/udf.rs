@@ -429,10 +429,6 @@ pub(crate) fn walk_objects<'a>(
         // Tags are flat objects of strings: read those without building
         // a JSON value (the tag-facet query unnests every row's tags).
         if flat_string_object(text, &mut pairs) {
-            // In key order, as a parsed `Map` iterates (ingest writes them sorted already).
-            if !pairs.is_sorted_by(|a, b| a.0 <= b.0) {
-                pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            }
             for (key, value) in &pairs {
                 event(ObjectEvent::Member(key, Some(value)));
             }
@@ -590,7 +586,8 @@ impl ScalarUDFImpl for PairPart {
 }
 
 /// Reads the members of a JSON object whose values are all strings and
-/// whose keys are unique into `pairs`, in order; `false` for anything else
+/// whose keys are unique into `pairs`, in key order as a parsed `Map` iterates (ingest
+/// writes tags sorted, so usually as they stand); `false` for anything else
 /// (the caller then parses it as general JSON, which gives the same answer
 /// for these). `pairs` is the caller's, reused across rows.
 fn flat_string_object<'a>(
@@ -680,7 +677,13 @@ fn flat_string_object<'a>(
         }
     }
     skip_space(&mut position);
-    position == bytes.len()
+    if position != bytes.len() {
+        return false;
+    }
+    if !ascending {
+        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+    true
 }
 
 /// `sls_to_timestamp(x)`: unix seconds (integers, as `__time__` is) or a
@@ -1081,7 +1084,6 @@ mod tests {
         ] {
             let mut fast = Vec::new();
             assert!(flat_string_object(text, &mut fast), "{text}");
-            fast.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let Value::Object(map) = serde_json::from_str::<Value>(text).unwrap() else {
                 panic!("object");
             };
