@@ -5,7 +5,9 @@ acknowledged and shipped, and report each figure the issue's goals are read from
 latency phase's figures consistent with one another.
 """
 
-from conftest import run_bench
+from conftest import REPO_ROOT, run_bench
+
+NULL_SERVER = REPO_ROOT / "scripts" / "bench-null-server.sh"
 
 LATENCY_EVENTS = 120
 
@@ -48,3 +50,49 @@ def test_bench_ingest_reports_throughput_latency_and_memory(tmp_path):
     assert run["latency_max_due_unix_s"] > 1_700_000_000, run
     for name in ["events_per_second", "latency_p99_ms", "latency_over_50ms", "peak_rss_mib"]:
         assert report["median"][name] == run[name], name
+    assert_cpu_bound(report, run)
+
+
+def assert_cpu_bound(report, run):
+    """Both sides' CPU in the throughput phase, and the bound they give: cores over their sum.
+    A phase this short may fall within one 10 ms clock tick, so either may be zero."""
+    server = run["throughput_server_cpu_ms_per_event"]
+    client = run["throughput_client_cpu_ms_per_event"]
+    assert server >= 0 and client >= 0, run
+    bound = run["throughput_cpu_bound_events_per_second"]
+    if server + client > 0:
+        expected = report["cpus"] * 1000 / (server + client)
+        assert abs(bound - expected) <= 1e-6 * expected, run
+    else:
+        assert bound is None, run
+
+
+def test_bench_ingest_measures_the_load_generator_alone_with_the_null_server(tmp_path):
+    """`scripts/bench-null-server.sh` stands in for the server (nginx answering at once), so the
+    report's events/s is the load generator's own ceiling; the script must take the bench's
+    arguments, answer the envelopes and `/metrics`, and stop when the bench stops it."""
+    report = run_bench(
+        "ingest",
+        tmp_path,
+        "--server-binary",
+        str(NULL_SERVER),
+        "--events",
+        "2000",
+        "--latency-events",
+        "200",
+        "--concurrency",
+        "8",
+        "--groups",
+        "40",
+        "--runs",
+        "1",
+        timeout=300,
+    )
+    [run] = report["runs"]
+    assert run["throughput_failures"] == 0 and run["latency_failures"] == 0, run
+    assert run["events_per_second"] > 0 and run["store_caught_up_after_s"] is not None, run
+    # nginx in one process: a few MiB, nothing like a server holding events.
+    assert 0 < run["peak_rss_mib"] < 100, run
+    assert_cpu_bound(report, run)
+    # The bench deletes the run's data directory, where nginx kept its files.
+    assert not any((tmp_path / "work").glob("run-*")), list((tmp_path / "work").iterdir())

@@ -722,7 +722,12 @@ fn writer_loop(shared: &Shared, mut wal: Wal, receiver: &Receiver<Pending>) {
                 "slow spool commit (write, fsync, rotation)"
             );
         } else if seconds >= NOTABLE_COMMIT_SECONDS {
-            tracing::debug!(seconds, appends = group.len(), "spool commit over 50 ms");
+            tracing::debug!(
+                seconds,
+                threshold_seconds = NOTABLE_COMMIT_SECONDS,
+                appends = group.len(),
+                "spool commit over the latency goal"
+            );
         }
         if result.is_ok() {
             *shared.bytes.lock().expect("bytes lock") += written as u64;

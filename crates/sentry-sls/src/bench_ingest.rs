@@ -13,7 +13,12 @@
 //! - the server's peak RSS (`VmHWM`), and how long after the last answer the
 //!   spool had shipped every event into the store;
 //! - the server's CPU time per event over the run (steadier than events/s on a
-//!   shared machine; the cores divided by it bound the throughput).
+//!   shared machine; the cores divided by it bound the throughput), and in the
+//!   throughput phase both the server's and this client's: they share the cores,
+//!   so the cores divided by their sum is the most events/s the run could show.
+//!
+//! To see the load generator's own ceiling, point `--server-binary` at
+//! `bench/null-server.sh`: nginx answering every request at once.
 //!
 //! Events are 3–8 KB (exception with frames, breadcrumbs, request, contexts)
 //! across three platforms and `--groups` issues with a skewed frequency.
@@ -261,15 +266,9 @@ impl Server {
         Some(kib / 1024.0)
     }
 
-    /// CPU seconds the server has used so far, all threads (Linux `/proc/PID/stat`
-    /// utime + stime, in the kernel's 100 Hz clock ticks).
+    /// CPU seconds the server has used so far, all threads.
     fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
-        // Fields after the parenthesised command name, which may itself contain spaces.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |index: usize| fields.get(index)?.parse::<f64>().ok();
-        Some((ticks(11)? + ticks(12)?) / 100.0)
+        cpu_seconds(&self.child.id().to_string())
     }
 
     async fn shipped(&self, client: &reqwest::Client) -> f64 {
@@ -317,6 +316,17 @@ async fn post(
     }
 }
 
+/// CPU seconds a process (`self` or a pid) has used so far, all threads (Linux
+/// `/proc/PID/stat` utime + stime, in the kernel's 100 Hz clock ticks).
+fn cpu_seconds(process: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).ok()?;
+    // Fields after the parenthesised command name, which may itself contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |index: usize| fields.get(index)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 fn percentile(sorted: &[f64], fraction: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -340,6 +350,7 @@ async fn run_once(
         .build()?;
     let base = server.ingest.clone();
     let cpu_at_start = server.cpu_seconds();
+    let client_cpu_at_start = cpu_seconds("self");
 
     // Throughput: closed loop.
     let next = Arc::new(AtomicUsize::new(0));
@@ -375,6 +386,23 @@ async fn run_once(
     let elapsed = started.elapsed().as_secs_f64();
     let throughput_failures = failures.load(Ordering::Relaxed);
     let events_per_second = (args.events - throughput_failures) as f64 / elapsed;
+    // Both sides' CPU per event in the throughput phase: on one machine they share the
+    // cores, so cores / (server + client) is the most events/s this run could show.
+    let per_event = |start: Option<f64>, end: Option<f64>| match (start, end) {
+        (Some(start), Some(end)) if args.events > throughput_failures => {
+            Some((end - start) * 1000.0 / (args.events - throughput_failures) as f64)
+        }
+        _ => None,
+    };
+    let throughput_server_cpu = per_event(cpu_at_start, server.cpu_seconds());
+    let throughput_client_cpu = per_event(client_cpu_at_start, cpu_seconds("self"));
+    let cpu_bound = match (throughput_server_cpu, throughput_client_cpu) {
+        (Some(server), Some(client)) if server + client > 0.0 => {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+            Some(cores * 1000.0 / (server + client))
+        }
+        _ => None,
+    };
 
     // Latency: open loop at half the throughput.
     let rate = (events_per_second / 2.0).max(1.0);
@@ -454,6 +482,9 @@ async fn run_once(
         "peak_rss_mib": peak_rss,
         "store_caught_up_after_s": drained,
         "server_cpu_ms_per_event": cpu_ms_per_event,
+        "throughput_server_cpu_ms_per_event": throughput_server_cpu,
+        "throughput_client_cpu_ms_per_event": throughput_client_cpu,
+        "throughput_cpu_bound_events_per_second": cpu_bound,
     });
     eprintln!("run {run}: {report}");
     Ok(report)
@@ -503,6 +534,10 @@ pub async fn ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
                 "peak_rss_mib": field("peak_rss_mib"),
                 "store_caught_up_after_s": field("store_caught_up_after_s"),
                 "server_cpu_ms_per_event": field("server_cpu_ms_per_event"),
+                "throughput_server_cpu_ms_per_event": field("throughput_server_cpu_ms_per_event"),
+                "throughput_client_cpu_ms_per_event": field("throughput_client_cpu_ms_per_event"),
+                "throughput_cpu_bound_events_per_second":
+                    field("throughput_cpu_bound_events_per_second"),
             },
             "runs": runs,
         })
