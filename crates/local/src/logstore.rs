@@ -128,7 +128,9 @@ impl SegmentFile {
 impl Drop for SegmentFile {
     fn drop(&mut self) {
         if self.obsolete.load(Ordering::Acquire) {
-            if let Err(error) = fs::remove_file(&self.path) {
+            // In steps: a merge retires hundreds of MiB at once (see
+            // `remove_file_gradually`).
+            if let Err(error) = wal::remove_file_gradually(&self.path) {
                 // A crash would leave it too: the next open removes files the
                 // manifest does not name.
                 tracing::warn!(path = %self.path.display(), %error, "removing a retired segment failed");
@@ -637,7 +639,7 @@ fn remove_stray_segments(directory: &Path, manifest: &Manifest) -> Result<(), St
             let path = file.path();
             if !live.contains(&path) {
                 tracing::info!(path = %path.display(), "removing segment not in the manifest");
-                fs::remove_file(&path)
+                wal::remove_file_gradually(&path)
                     .map_err(|error| io_error("removing stray segment", error))?;
             }
         }

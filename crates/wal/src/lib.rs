@@ -17,4 +17,6 @@ pub mod lock;
 pub mod segments;
 
 pub use lock::{lock_directory, DirectoryLock};
-pub use segments::{list_segments, read_segment, sync_directory, Wal, MAX_FRAME_BYTES};
+pub use segments::{
+    list_segments, read_segment, remove_file_gradually, sync_directory, Wal, MAX_FRAME_BYTES,
+};
