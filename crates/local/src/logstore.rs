@@ -127,26 +127,44 @@ impl SegmentFile {
 
 impl Drop for SegmentFile {
     fn drop(&mut self) {
-        if self.obsolete.load(Ordering::Acquire) {
-            // In steps: a merge retires hundreds of MiB at once (see
-            // `remove_file_gradually`).
-            if let Err(error) = wal::remove_file_gradually(&self.path) {
+        if !self.obsolete.load(Ordering::Acquire) {
+            return;
+        }
+        // In steps: a merge retires hundreds of MiB at once (see
+        // `remove_file_gradually`).
+        let path = std::mem::take(&mut self.path);
+        let remove = move || {
+            if let Err(error) = wal::remove_file_gradually(&path) {
                 // A crash would leave it too: the next open removes files the
                 // manifest does not name.
-                tracing::warn!(path = %self.path.display(), %error, "removing a retired segment failed");
+                tracing::warn!(path = %path.display(), %error, "removing a retired segment failed");
             }
+        };
+        // The last holder may be a query's snapshot, dropped on an async
+        // worker that also answers ingest requests: not the place to wait on
+        // the disk.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(remove)),
+            Err(_) => remove(),
         }
     }
 }
 
 /// Removes `retired` segments from `state.files`, marking their files for
-/// deletion once no snapshot holds them.
-fn retire_files(state: &mut State, retired: &[SegmentMeta]) {
+/// deletion once no snapshot holds them. Returns the state's holds on them:
+/// the caller drops these after releasing the state lock, so that deleting
+/// the files (when no query holds them either) does not hold up appends and
+/// queries.
+#[must_use = "drop the retired files after releasing the state lock"]
+fn retire_files(state: &mut State, retired: &[SegmentMeta]) -> Vec<Arc<SegmentFile>> {
+    let mut files = Vec::with_capacity(retired.len());
     for segment in retired {
         if let Some(file) = state.files.remove(&segment.path) {
             file.obsolete.store(true, Ordering::Release);
+            files.push(file);
         }
     }
+    files
 }
 
 /// What a query reads: segments overlapping its range, plus memtable rows.
@@ -1070,9 +1088,10 @@ fn apply_retention(shared: &Shared) -> Result<(), StoreError> {
         .store(&shared.directory)
         .map_err(|error| io_error("writing manifest", error))?;
     state.segments = manifest.segments;
-    // Deleted now, or when the last query reading them finishes.
-    retire_files(&mut state, &expired);
+    // Deleted now, outside the lock, or when the last query reading them finishes.
+    let retired = retire_files(&mut state, &expired);
     drop(state);
+    drop(retired);
     let days: BTreeSet<i64> = expired.iter().map(|segment| segment.day).collect();
     for day in days {
         let _ = fs::remove_dir(shared.directory.join(format!("segments/{day}")));
@@ -1260,8 +1279,9 @@ fn compact_once(shared: &Shared, force: bool) -> Result<Option<usize>, StoreErro
         segment.path.clone(),
         SegmentFile::new(shared.directory.join(&segment.path)),
     );
-    retire_files(&mut state, &inputs);
+    let retired = retire_files(&mut state, &inputs);
     drop(state);
+    drop(retired);
     tracing::info!(
         day,
         inputs = inputs.len(),
