@@ -90,12 +90,18 @@ const REMOVE_STEP_BYTES: u64 = 16 * 1024 * 1024;
 /// the same reason.
 ///
 /// The caller must be the file's last user: a reader that still had it open
-/// would see it shrink, where an unlinked file stays whole until closed.
+/// would see it shrink, where an unlinked file stays whole until closed. A
+/// file with other hard links (a backup made with `cp -al`) is only unlinked.
 pub fn remove_file_gradually(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     if let Ok(file) = OpenOptions::new().write(true).open(path) {
         // A failed step only loses the gradualness: the unlink below still
         // removes the file (and reports its own error).
-        let mut length = file.metadata().map_or(0, |metadata| metadata.len());
+        let mut length = file
+            .metadata()
+            .ok()
+            .filter(|metadata| metadata.nlink() == 1)
+            .map_or(0, |metadata| metadata.len());
         while length > REMOVE_STEP_BYTES {
             length -= REMOVE_STEP_BYTES;
             if file
@@ -226,6 +232,21 @@ mod tests {
         assert!(!large.exists() && !small.exists());
         let missing = remove_file_gradually(&large).unwrap_err();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_hard_linked_file_keeps_its_contents_under_its_other_name() {
+        let directory = tempfile::tempdir().unwrap();
+        let (segment, backup) = (
+            directory.path().join("segment"),
+            directory.path().join("backup"),
+        );
+        let contents = vec![7u8; (2 * REMOVE_STEP_BYTES + 3) as usize];
+        fs::write(&segment, &contents).unwrap();
+        fs::hard_link(&segment, &backup).unwrap();
+        remove_file_gradually(&segment).unwrap();
+        assert!(!segment.exists());
+        assert!(fs::read(&backup).unwrap() == contents);
     }
 
     #[test]
