@@ -10,8 +10,8 @@ set -euo pipefail
 listen="" dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --ingest-listen) listen="$2"; shift ;;
-    --data-dir) dir="$2"; shift ;;
+    --ingest-listen) listen="${2:-}"; shift ;;
+    --data-dir) dir="${2:-}"; shift ;;
   esac
   shift
 done
@@ -20,23 +20,29 @@ done
   exit 2
 }
 command -v nginx >/dev/null || PATH="$PATH:/usr/sbin"
-mkdir -p "$dir/body"
+mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# Every temp path in the scratch directory: Debian's nginx would otherwise create its compiled-in
+# ones under /var/lib/nginx (failing as non-root).
 cat > "$dir/nginx.conf" <<CONF
 daemon off;
 master_process off;
 worker_processes 1;
-error_log $dir/error.log;
-pid $dir/nginx.pid;
+error_log "$dir/error.log";
+pid "$dir/nginx.pid";
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path $dir/body;
+  client_body_temp_path "$dir/body";
+  proxy_temp_path "$dir/proxy";
+  fastcgi_temp_path "$dir/fastcgi";
+  uwsgi_temp_path "$dir/uwsgi";
+  scgi_temp_path "$dir/scgi";
   client_max_body_size 20m;
   client_body_buffer_size 64k;
   keepalive_requests 1000000;
   server {
-    listen $listen;
+    listen "$listen";
     location = /metrics { return 200 "ingest_spool_shipped_logs_total 1000000000000\n"; }
     location / { return 200 '{"id":"00000000000000000000000000000000"}'; }
   }

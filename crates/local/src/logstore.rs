@@ -134,10 +134,16 @@ impl Drop for SegmentFile {
         // `remove_file_gradually`).
         let path = std::mem::take(&mut self.path);
         let remove = move || {
-            if let Err(error) = wal::remove_file_gradually(&path) {
+            match wal::remove_file_gradually(&path) {
+                // Already gone: the directory was dropped, or a reopen
+                // removed it as a stray.
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
                 // A crash would leave it too: the next open removes files the
                 // manifest does not name.
-                tracing::warn!(path = %path.display(), %error, "removing a retired segment failed");
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "removing a retired segment failed");
+                }
             }
         };
         // The last holder may be a query's snapshot, dropped on an async
@@ -657,8 +663,11 @@ fn remove_stray_segments(directory: &Path, manifest: &Manifest) -> Result<(), St
             let path = file.path();
             if !live.contains(&path) {
                 tracing::info!(path = %path.display(), "removing segment not in the manifest");
-                wal::remove_file_gradually(&path)
-                    .map_err(|error| io_error("removing stray segment", error))?;
+                match wal::remove_file_gradually(&path) {
+                    // A retired file whose deferred removal came first.
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    result => result.map_err(|error| io_error("removing stray segment", error))?,
+                }
             }
         }
     }
@@ -1091,11 +1100,20 @@ fn apply_retention(shared: &Shared) -> Result<(), StoreError> {
     // Deleted now, outside the lock, or when the last query reading them finishes.
     let retired = retire_files(&mut state, &expired);
     drop(state);
-    drop(retired);
     let days: BTreeSet<i64> = expired.iter().map(|segment| segment.day).collect();
-    for day in days {
-        let _ = fs::remove_dir(shared.directory.join(format!("segments/{day}")));
-    }
+    let directory = shared.directory.clone();
+    let remove = move || {
+        drop(retired);
+        for day in days {
+            let _ = fs::remove_dir(directory.join(format!("segments/{day}")));
+        }
+    };
+    // Off the flusher thread: expired days can be GiB, deleted in steps
+    // (`remove_file_gradually`), and flushes should not wait for that. If
+    // no thread can start, the closure is dropped here, deleting inline.
+    let _ = std::thread::Builder::new()
+        .name("retention-remover".into())
+        .spawn(remove);
     tracing::info!(
         segments = expired.len(),
         "retention dropped expired partitions"
@@ -1190,9 +1208,18 @@ fn compact_once(shared: &Shared, force: bool) -> Result<Option<usize>, StoreErro
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs() as i64)
         .unwrap_or(0);
-    let planned = {
+    // The inputs' files are held for the merge: retention (on the flusher
+    // thread) may retire the day meanwhile, and a retired file is truncated
+    // as it is deleted, which a reader must not see.
+    let (planned, _held) = {
         let state = shared.state.read().expect("state lock");
-        plan_compaction(&state.segments, now, &shared.config, force)
+        let planned = plan_compaction(&state.segments, now, &shared.config, force);
+        let held: Vec<Arc<SegmentFile>> = planned
+            .iter()
+            .flat_map(|(_, inputs, _)| inputs)
+            .filter_map(|segment| state.files.get(&segment.path).cloned())
+            .collect();
+        (planned, held)
     };
     let Some((day, inputs, level)) = planned else {
         return Ok(None);

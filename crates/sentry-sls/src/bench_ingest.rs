@@ -18,7 +18,7 @@
 //!   so the cores divided by their sum is the most events/s the run could show.
 //!
 //! To see the load generator's own ceiling, point `--server-binary` at
-//! `bench/null-server.sh`: nginx answering every request at once.
+//! `scripts/bench-null-server.sh`: nginx answering every request at once.
 //!
 //! Events are 3–8 KB (exception with frames, breadcrumbs, request, contexts)
 //! across three platforms and `--groups` issues with a skewed frequency.

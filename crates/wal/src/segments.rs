@@ -91,10 +91,16 @@ const REMOVE_STEP_BYTES: u64 = 16 * 1024 * 1024;
 ///
 /// The caller must be the file's last user: a reader that still had it open
 /// would see it shrink, where an unlinked file stays whole until closed. A
-/// file with other hard links (a backup made with `cp -al`) is only unlinked.
+/// file with other hard links (a backup made with `cp -al`), or a symbolic
+/// link, is only unlinked.
 pub fn remove_file_gradually(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    if let Ok(file) = OpenOptions::new().write(true).open(path) {
+    // A symbolic link is removed as such: its target is not ours to shrink.
+    let link = fs::symlink_metadata(path)?.file_type().is_symlink();
+    if let Some(file) = (!link)
+        .then(|| OpenOptions::new().write(true).open(path).ok())
+        .flatten()
+    {
         // A failed step only loses the gradualness: the unlink below still
         // removes the file (and reports its own error).
         let mut length = file
@@ -183,7 +189,10 @@ impl Wal {
     pub fn delete_through(directory: &Path, through: u64) -> io::Result<()> {
         for sequence in list_segments(directory)? {
             if sequence <= through {
-                remove_file_gradually(&segment_path(directory, sequence))?;
+                match remove_file_gradually(&segment_path(directory, sequence)) {
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                    result => result?,
+                }
             }
         }
         Ok(())
