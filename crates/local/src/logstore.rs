@@ -134,16 +134,10 @@ impl Drop for SegmentFile {
         // `remove_file_gradually`).
         let path = std::mem::take(&mut self.path);
         let remove = move || {
-            match wal::remove_file_gradually(&path) {
-                // Already gone: the directory was dropped, or a reopen
-                // removed it as a stray.
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            if let Err(error) = wal::remove_file_gradually(&path) {
                 // A crash would leave it too: the next open removes files the
                 // manifest does not name.
-                Err(error) => {
-                    tracing::warn!(path = %path.display(), %error, "removing a retired segment failed");
-                }
+                tracing::warn!(path = %path.display(), %error, "removing a retired segment failed");
             }
         };
         // The last holder may be a query's snapshot, dropped on an async
@@ -663,11 +657,8 @@ fn remove_stray_segments(directory: &Path, manifest: &Manifest) -> Result<(), St
             let path = file.path();
             if !live.contains(&path) {
                 tracing::info!(path = %path.display(), "removing segment not in the manifest");
-                match wal::remove_file_gradually(&path) {
-                    // A retired file whose deferred removal came first.
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                    result => result.map_err(|error| io_error("removing stray segment", error))?,
-                }
+                wal::remove_file_gradually(&path)
+                    .map_err(|error| io_error("removing stray segment", error))?;
             }
         }
     }

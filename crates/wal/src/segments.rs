@@ -93,10 +93,21 @@ const REMOVE_STEP_BYTES: u64 = 16 * 1024 * 1024;
 /// would see it shrink, where an unlinked file stays whole until closed. A
 /// file with other hard links (a backup made with `cp -al`), or a symbolic
 /// link, is only unlinked.
-pub fn remove_file_gradually(path: &Path) -> io::Result<()> {
+///
+/// Returns whether it removed the file: one already gone is not an error,
+/// since every caller deletes what may have been deleted already (a
+/// deferred removal racing a reopen's sweep of stray files).
+pub fn remove_file_gradually(path: &Path) -> io::Result<bool> {
     use std::os::unix::fs::MetadataExt;
+    let absent = |error: io::Error| match error.kind() {
+        io::ErrorKind::NotFound => Ok(false),
+        _ => Err(error),
+    };
     // A symbolic link is removed as such: its target is not ours to shrink.
-    let link = fs::symlink_metadata(path)?.file_type().is_symlink();
+    let link = match fs::symlink_metadata(path) {
+        Ok(metadata) => metadata.file_type().is_symlink(),
+        Err(error) => return absent(error),
+    };
     if let Some(file) = (!link)
         .then(|| OpenOptions::new().write(true).open(path).ok())
         .flatten()
@@ -119,7 +130,7 @@ pub fn remove_file_gradually(path: &Path) -> io::Result<()> {
             }
         }
     }
-    fs::remove_file(path)
+    fs::remove_file(path).map(|()| true).or_else(absent)
 }
 
 impl Wal {
@@ -189,10 +200,7 @@ impl Wal {
     pub fn delete_through(directory: &Path, through: u64) -> io::Result<()> {
         for sequence in list_segments(directory)? {
             if sequence <= through {
-                match remove_file_gradually(&segment_path(directory, sequence)) {
-                    Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-                    result => result?,
-                }
+                remove_file_gradually(&segment_path(directory, sequence))?;
             }
         }
         Ok(())
@@ -224,7 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn large_and_small_files_are_removed_and_a_missing_one_is_an_error() {
+    fn large_and_small_files_are_removed_and_a_missing_one_is_reported_absent() {
         let directory = tempfile::tempdir().unwrap();
         // Sparse: the steps' truncation does not care what the blocks hold.
         let (large, small) = (
@@ -236,11 +244,10 @@ mod tests {
             .set_len(3 * REMOVE_STEP_BYTES + 5)
             .unwrap();
         fs::write(&small, b"abc").unwrap();
-        remove_file_gradually(&large).unwrap();
-        remove_file_gradually(&small).unwrap();
+        assert!(remove_file_gradually(&large).unwrap());
+        assert!(remove_file_gradually(&small).unwrap());
         assert!(!large.exists() && !small.exists());
-        let missing = remove_file_gradually(&large).unwrap_err();
-        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        assert!(!remove_file_gradually(&large).unwrap());
     }
 
     #[test]
@@ -253,7 +260,7 @@ mod tests {
         let contents = vec![7u8; (2 * REMOVE_STEP_BYTES + 3) as usize];
         fs::write(&segment, &contents).unwrap();
         fs::hard_link(&segment, &backup).unwrap();
-        remove_file_gradually(&segment).unwrap();
+        assert!(remove_file_gradually(&segment).unwrap());
         assert!(!segment.exists());
         assert!(fs::read(&backup).unwrap() == contents);
     }
