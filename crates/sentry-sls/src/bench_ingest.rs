@@ -327,6 +327,15 @@ fn cpu_seconds(process: &str) -> Option<f64> {
     Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
+/// CPU milliseconds per event between two [`cpu_seconds`] readings, when both were read
+/// and there were events.
+fn ms_per_event(start: Option<f64>, end: Option<f64>, events: f64) -> Option<f64> {
+    match (start, end) {
+        (Some(start), Some(end)) if events > 0.0 => Some((end - start) * 1000.0 / events),
+        _ => None,
+    }
+}
+
 fn percentile(sorted: &[f64], fraction: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -388,14 +397,14 @@ async fn run_once(
     let events_per_second = (args.events - throughput_failures) as f64 / elapsed;
     // Both sides' CPU per event in the throughput phase: on one machine they share the
     // cores, so cores / (server + client) is the most events/s this run could show.
-    let per_event = |start: Option<f64>, end: Option<f64>| match (start, end) {
-        (Some(start), Some(end)) if args.events > throughput_failures => {
-            Some((end - start) * 1000.0 / (args.events - throughput_failures) as f64)
-        }
-        _ => None,
-    };
-    let throughput_server_cpu = per_event(cpu_at_start, server.cpu_seconds());
-    let throughput_client_cpu = per_event(client_cpu_at_start, cpu_seconds("self"));
+    let throughput_accepted = (args.events - throughput_failures) as f64;
+    let throughput_server_cpu =
+        ms_per_event(cpu_at_start, server.cpu_seconds(), throughput_accepted);
+    let throughput_client_cpu = ms_per_event(
+        client_cpu_at_start,
+        cpu_seconds("self"),
+        throughput_accepted,
+    );
     let cpu_bound = match (throughput_server_cpu, throughput_client_cpu) {
         (Some(server), Some(client)) if server + client > 0.0 => {
             let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
@@ -461,10 +470,7 @@ async fn run_once(
     let peak_rss = server.peak_rss_mib();
     // CPU per event over the whole run (requests, spool, shipping into the store): on a
     // shared machine this is steadier than events/s, and cores / it bounds events/s.
-    let cpu_ms_per_event = match (cpu_at_start, server.cpu_seconds()) {
-        (Some(start), Some(end)) if accepted > 0.0 => Some((end - start) * 1000.0 / accepted),
-        _ => None,
-    };
+    let cpu_ms_per_event = ms_per_event(cpu_at_start, server.cpu_seconds(), accepted);
     server.stop();
     let _ = std::fs::remove_dir_all(&data_dir);
     let report = json!({
