@@ -60,6 +60,7 @@ pub struct IngestBenchArgs {
     groups: u64,
     /// The `sentry-sls` binary to run as the server (default: this one). Give two, comma
     /// separated, to compare builds side by side: their runs alternate, one report each.
+    /// `scripts/bench-null-server.sh` (nginx answering at once) measures the load generator alone.
     #[arg(long, value_delimiter = ',')]
     server_binary: Vec<PathBuf>,
 }
