@@ -392,12 +392,13 @@ SORTS = {
 
 def issue_list_request(stack: Stack, field: str, cursor: int | None, *, conditions=(),
                        environment: str | None = "production", sample: bool = False,
-                       limit: int = 150, candidates: list[int] | None = None) -> Request:  # fmt: skip
+                       limit: int = 150, candidates: list[int] | None = None,
+                       projects: list[int] | None = None) -> Request:  # fmt: skip
     start, end = window(stack)
     filter_keys: dict[str, Any] = {}
     if candidates is not None:
         filter_keys["group_id"] = candidates
-    filter_keys["project_id"] = [7]
+    filter_keys["project_id"] = projects or [7]
     if environment:
         filter_keys["environment"] = [environment]
     aggregations = [[*shapes.ISSUE_AGGREGATIONS[field], field],
@@ -439,6 +440,23 @@ def test_issue_list_sorts_with_cursor_and_totals(stack: Stack, sort: str) -> Non
         # As Snuba writes them: every row's keys (and the totals') in the query's column order.
         assert all(list(row) == names for row in body["data"]), body["data"][:3]
         assert list(body["totals"]) == names
+
+
+@pytest.mark.parametrize("candidates", [15, 30, 1000])
+def test_issue_list_of_many_projects_and_candidates(stack: Stack, candidates: int) -> None:
+    """Sentry's candidate groups and an organisation's projects: every list is a
+    condition, however long, and the answer is the same as with no lists at all."""
+    projects = list(PROJECTS) + list(range(100, 130))  # 30 projects with no events beside ours
+    real = sorted({e.group_id for e in stack.events if e.project in PROJECTS})
+    chosen = real[::2]  # half of the real groups, then ids no event has
+    request = issue_list_request(stack, "times_seen", None, environment=None, projects=projects,
+                                 candidates=chosen + absent_groups(candidates - len(chosen)))  # fmt: skip
+    body = run(stack.snuba_url, request)
+    counts = {g: len(evs) for g, evs in groups_of(
+        [e for e in stack.events if e.project in PROJECTS and e.group_id in set(chosen)]).items()}
+    assert [(r["group_id"], r["times_seen"]) for r in body["data"]] == sorted(
+        counts.items(), key=lambda item: (-item[1], item[0]))
+    assert body["totals"]["total"] == len(counts)
 
 
 def test_issue_list_with_tag_and_text_filters(stack: Stack) -> None:
@@ -498,12 +516,20 @@ def test_seen_stats(stack: Stack) -> None:
     assert {row["group_id"]: row for row in body["data"]} == expected
 
 
+def absent_groups(count: int) -> list[int]:
+    """Group ids no event has: they fill a page or a candidate list to a real size."""
+    return [10**15 + n for n in range(count)]
+
+
 def test_unhandled_flag(stack: Stack) -> None:
     start, end = window(stack)
     groups = groups_of([e for e in stack.events if e.project == 7])
+    # A page of 100 groups, as Sentry 23.7.1's serializer sends it: the project once per group
+    # (46 search conditions at 15 groups once made this a 500).
+    page = sorted(groups) + absent_groups(100 - len(groups))
     request = shapes.legacy_request(
         referrer="group.unhandled-flag", parent_api=shapes.ISSUES_API, dry_run=False,
-        start=start, end=end, filter_keys={"project_id": [7], "group_id": sorted(groups)},
+        start=start, end=end, filter_keys={"project_id": [7] * len(page), "group_id": page},
         selected_columns=["group_id", ["argMax", [["has", ["exception_stacks.mechanism_handled", 0]],
                                                   "timestamp"], "unhandled"]],
         groupby=["group_id"], orderby="group_id",

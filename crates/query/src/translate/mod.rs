@@ -30,8 +30,10 @@ pub const LIMIT_BY_FETCH_CAP: u64 = 100_000;
 /// Extra rows fetched by row queries so that dropping repeated events
 /// (docs/schema.md §5) still fills the page.
 pub const DEDUP_EXTRA_ROWS: u64 = 16;
-/// At most this many search conditions (SLS allows 30 per statement).
-const MAX_SEARCH_TERMS: usize = 24;
+/// At most this many search conditions in the search part, every
+/// alternative of a lifted `IN` list counted (SLS allows 30 per statement,
+/// `sentry_sls_slsql::MAX_CONDITIONS`; the margin is for the store's own).
+pub const MAX_SEARCH_CONDITIONS: usize = 24;
 
 /// What to do with the rows after SQL.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -452,11 +454,13 @@ fn inner_sql(
 /// `=`/`IN` conditions on indexed keys with values that are one token.
 fn search_part(condition: Option<&Expr>) -> String {
     let mut terms = vec!["__topic__: sentry_error".to_string()];
+    // Conditions as SLS counts them: each `key: value`, so each alternative.
+    let mut conditions = 1;
     let Some(condition) = condition else {
         return terms.join(" and ");
     };
     for conjunct in condition.conjuncts() {
-        if terms.len() >= MAX_SEARCH_TERMS {
+        if conditions >= MAX_SEARCH_CONDITIONS {
             break;
         }
         let Some((name, [lhs, rhs])) = conjunct.as_function() else {
@@ -470,7 +474,7 @@ fn search_part(condition: Option<&Expr>) -> String {
             ("in", Some(("tuple" | "array", items))) => items.iter().collect(),
             _ => continue,
         };
-        if values.is_empty() || terms.len() + values.len() > MAX_SEARCH_TERMS {
+        if values.is_empty() {
             continue;
         }
         let texts: Option<Vec<String>> = values
@@ -493,18 +497,30 @@ fn search_part(condition: Option<&Expr>) -> String {
                 _ => None,
             })
             .collect();
-        let Some(texts) = texts else {
+        let Some(mut texts) = texts else {
             continue;
         };
+        // Sentry lists a project once per group (`filter_keys`): one term each.
+        let mut seen = std::collections::HashSet::new();
+        texts.retain(|text| seen.insert(text.clone()));
+        // A list that does not fit stays in the SQL `WHERE` only.
+        if conditions + texts.len() > MAX_SEARCH_CONDITIONS {
+            continue;
+        }
         let alternatives: Vec<String> = texts
             .iter()
             .map(|text| format!("{column}: {text}"))
             .collect();
-        terms.push(if alternatives.len() == 1 {
+        let term = if alternatives.len() == 1 {
             alternatives[0].clone()
         } else {
             format!("({})", alternatives.join(" or "))
-        });
+        };
+        // `raw_query` repeats the project condition: lift it once.
+        if !terms.contains(&term) {
+            conditions += alternatives.len();
+            terms.push(term);
+        }
     }
     terms.join(" and ")
 }

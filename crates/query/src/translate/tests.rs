@@ -327,3 +327,101 @@ proptest::proptest! {
         proptest::prop_assert_eq!(consumed, literal.len());
     }
 }
+
+/// The search part of `plan`, parsed as SLS parses it (the embedded store's
+/// parser counts conditions exactly as SLS does, at most 30).
+fn search_conditions_ok(plan: &Plan) -> Result<(), String> {
+    let split = sentry_sls_slsql::split_query(&plan.query).map_err(|e| e.to_string())?;
+    sentry_sls_slsql::parse_search(split.search)
+        .map(|_| ())
+        .map_err(|e| format!("{e}: {}", split.search))
+}
+
+#[test]
+fn unhandled_flag_of_a_full_page_stays_within_the_search_limit() {
+    // The 15-issue 500: Sentry 23.7.1's `group.unhandled-flag` query of an
+    // Issues page (`GroupSerializerSnuba._get_group_unhandled`) lists the
+    // project once per group, in both of `raw_query`'s project conditions,
+    // then the page's groups: 46 search conditions at 15 groups before.
+    for groups in [1, 10, 15, 25, 100, 1000] {
+        let ids: Vec<String> = (1..=groups).map(|id| id.to_string()).collect();
+        let projects = vec!["1"; groups].join(", ");
+        let plan = plan(&format!(
+            "MATCH (events) SELECT group_id, argMax(has(exception_stacks.mechanism_handled, 0), timestamp) AS `unhandled` BY group_id WHERE {RANGE} AND project_id IN tuple({projects}) AND project_id IN tuple({projects}) AND group_id IN tuple({}) ORDER BY group_id ASC",
+            ids.join(", ")
+        ));
+        search_conditions_ok(&plan).unwrap_or_else(|e| panic!("{groups} groups: {e}"));
+        // Every group is still a condition of the SQL.
+        assert!(plan.query.contains(&format!("{groups})")), "{}", plan.query);
+    }
+}
+
+/// One generated condition on a column the search part may lift: its SnQL
+/// and the values it lists.
+fn liftable_condition() -> impl proptest::strategy::Strategy<Value = (String, usize)> {
+    use proptest::prelude::*;
+    let size = prop_oneof![1usize..=40, 1usize..=5_000];
+    let column = prop::sample::select(vec![
+        "project_id",
+        "group_id",
+        "event_id",
+        "environment",
+        "level",
+        "primary_hash",
+    ]);
+    (column, size, any::<bool>(), any::<u32>()).prop_map(|(column, size, tuple, seed)| {
+        let value = |index: usize| -> String {
+            let n = u64::from(seed) + index as u64;
+            match column {
+                "project_id" | "group_id" => n.to_string(),
+                "event_id" | "primary_hash" => format!("'{n:032x}'"),
+                _ => format!("'v{n}'"),
+            }
+        };
+        let values: Vec<String> = (0..size).map(value).collect();
+        let snql = if size == 1 && !tuple {
+            format!("{column} = {}", values[0])
+        } else {
+            let wrapper = if tuple { "tuple" } else { "array" };
+            format!("{column} IN {wrapper}({})", values.join(", "))
+        };
+        (snql, size)
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 96, ..Default::default() })]
+
+    /// However many `IN` lists of however many values (1 to 5,000) the
+    /// liftable columns get, the search part stays within SLS's 30
+    /// conditions, and every listed value is still a condition of the SQL.
+    #[test]
+    fn search_part_never_exceeds_the_condition_limit(
+        conditions in proptest::collection::vec(liftable_condition(), 1..6),
+        totals in proptest::bool::ANY,
+    ) {
+        let list: Vec<&str> = conditions.iter().map(|(snql, _)| snql.as_str()).collect();
+        let snql = format!(
+            "MATCH (events) SELECT count() AS `times_seen` BY group_id WHERE {RANGE} AND project_id IN tuple(1) AND {} ORDER BY times_seen DESC LIMIT 100{}",
+            list.join(" AND "),
+            if totals { " TOTALS True" } else { "" },
+        );
+        let plan = plan(&snql);
+        proptest::prop_assert!(search_conditions_ok(&plan).is_ok(), "{:?}", search_conditions_ok(&plan));
+        let split = sentry_sls_slsql::split_query(&plan.query).unwrap();
+        let search = sentry_sls_slsql::parse_search(split.search).unwrap();
+        let terms = split.search.matches(": ").count();
+        proptest::prop_assert!(terms <= MAX_SEARCH_CONDITIONS, "{terms} terms: {search:?}");
+        let sql = split.sql.unwrap_or_default();
+        for (condition, size) in &conditions {
+            let column = condition.split([' ']).next().unwrap();
+            let listed = sql.matches(&format!("\"{column}\" IN (")).count()
+                + sql.matches(&format!("\"{column}\" = ")).count();
+            proptest::prop_assert!(listed >= 1, "{column} ({size} values) lost from the SQL: {sql}");
+        }
+        if let Some(totals) = &plan.totals_query {
+            let split = sentry_sls_slsql::split_query(totals).unwrap();
+            proptest::prop_assert!(sentry_sls_slsql::parse_search(split.search).is_ok());
+        }
+    }
+}
