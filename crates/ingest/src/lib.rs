@@ -17,6 +17,8 @@ pub mod record;
 pub mod seen;
 pub mod spool;
 
-pub use process::{process, process_with, warm_up, ProcessError, Processed};
+pub use process::{
+    process, process_with, warm_up, ProcessError, Processed, Receipt, DEFAULT_MAX_PAST_SECONDS,
+};
 pub use seen::SeenSet;
 pub use spool::{Cursor, Spool, SpoolConfig, SpoolError};

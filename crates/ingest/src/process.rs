@@ -23,8 +23,9 @@ pub const TOPIC_ERROR: &str = "sentry_error";
 pub const TOPIC_TRANSACTION: &str = "sentry_transaction";
 /// Record schema version written.
 pub const SCHEMA_VERSION: &str = "1";
-/// Oldest accepted timestamp, relative to receipt (schema §1.1).
-const PAST_SECONDS: i64 = 6 * 86_400;
+/// Oldest timestamp kept by default, relative to receipt (schema §1.1):
+/// SLS refuses log times more than 7 days old.
+pub const DEFAULT_MAX_PAST_SECONDS: i64 = 6 * 86_400;
 /// Newest accepted timestamp, relative to receipt.
 const FUTURE_SECONDS: i64 = 60;
 
@@ -88,9 +89,10 @@ fn event_record(
     item_type: &ItemType,
     payload: &[u8],
     header_event_id: Option<EventId>,
-    received: SystemTime,
-    client_ip: Option<&str>,
+    receipt: &Receipt<'_>,
 ) -> Result<(EventId, &'static str, LogRecord), ProcessError> {
+    let received = receipt.received;
+    let past_secs = receipt.max_past_secs;
     let value: Value = serde_json::from_slice(payload)
         .map_err(|error| ProcessError::InvalidEvent(error.to_string()))?;
     let Value::Object(mut event) = value else {
@@ -110,9 +112,9 @@ fn event_record(
     }
     let received_ms = now_millis(received);
     let mut options = Options::new(project_id.0, received_ms as f64 / 1000.0);
-    options.max_past_secs = PAST_SECONDS;
+    options.max_past_secs = past_secs;
     options.max_future_secs = FUTURE_SECONDS;
-    options.client_ip = client_ip.map(str::to_string);
+    options.client_ip = receipt.client_ip.map(str::to_string);
     let normalized = normalize(Value::Object(event), &options)
         .map_err(|error| ProcessError::InvalidEvent(error.to_string()))?;
     let is_transaction = normalized.event_type == "transaction";
@@ -122,7 +124,7 @@ fn event_record(
     // body on the same millisecond (schema §1.1 invariant).
     let timestamp_ms = timestamp_millis(event.get("timestamp"))
         .filter(|ms| {
-            *ms >= received_ms - PAST_SECONDS * 1000 && *ms <= received_ms + FUTURE_SECONDS * 1000
+            *ms >= received_ms - past_secs * 1000 && *ms <= received_ms + FUTURE_SECONDS * 1000
         })
         .unwrap_or(received_ms);
     event.insert(
@@ -208,7 +210,27 @@ pub fn process(
     received: SystemTime,
     source: &str,
 ) -> Result<Processed, ProcessError> {
-    process_with(project_id, envelope, received, source, None, &|_| false)
+    let receipt = Receipt {
+        received,
+        source,
+        client_ip: None,
+        max_past_secs: DEFAULT_MAX_PAST_SECONDS,
+    };
+    process_with(project_id, envelope, &receipt, &|_| false)
+}
+
+/// How and when an envelope arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Receipt<'a> {
+    /// When it was received.
+    pub received: SystemTime,
+    /// `__source__` of the records (this instance's name).
+    pub source: &'a str,
+    /// The client's address, for `{{auto}}` user IPs.
+    pub client_ip: Option<&'a str>,
+    /// Oldest event timestamp kept, in seconds before `received`; an older
+    /// one becomes `received` (Relay's `max_secs_in_past`).
+    pub max_past_secs: i64,
 }
 
 /// [`process`], leaving out events for which `skip` is true (ids stored
@@ -216,11 +238,10 @@ pub fn process(
 pub fn process_with(
     project_id: ProjectId,
     envelope: &Envelope,
-    received: SystemTime,
-    source: &str,
-    client_ip: Option<&str>,
+    receipt: &Receipt<'_>,
     skip: &dyn Fn(&EventId) -> bool,
 ) -> Result<Processed, ProcessError> {
+    let source = receipt.source;
     let mut processed = Processed::default();
     let mut by_topic: BTreeMap<&'static str, Vec<LogRecord>> = BTreeMap::new();
     for item in &envelope.items {
@@ -236,8 +257,7 @@ pub fn process_with(
             item.ty(),
             &item.payload,
             envelope.headers.event_id,
-            received,
-            client_ip,
+            receipt,
         )?;
         processed.event_id.get_or_insert(event_id);
         if skip(&event_id) {
@@ -339,6 +359,28 @@ mod tests {
                 processed.batches[0].logs[0].time, 1_700_000_000,
                 "{timestamp}"
             );
+        }
+    }
+
+    #[test]
+    fn the_past_window_is_the_receipts() {
+        let received = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let thirteen_days_ago = 1_700_000_000 - 13 * 86_400;
+        let body = format!("{{}}\n{{\"type\":\"event\"}}\n{{\"timestamp\":{thirteen_days_ago}}}\n");
+        let envelope = Envelope::parse_slice(body.as_bytes(), &Limits::default()).unwrap();
+        for (days, kept) in [(6, 1_700_000_000), (14, thirteen_days_ago)] {
+            let receipt = Receipt {
+                received,
+                source: "test",
+                client_ip: None,
+                max_past_secs: days * 86_400,
+            };
+            let processed = process_with(ProjectId(1), &envelope, &receipt, &|_| false).unwrap();
+            let record = &processed.batches[0].logs[0];
+            assert_eq!(record.time, kept as u32, "{days} days");
+            let body = body::decode(|key| value(record, key).map(str::to_string)).unwrap();
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["timestamp"].as_f64(), Some(kept as f64), "{days} days");
         }
     }
 

@@ -199,6 +199,13 @@ struct ServeArgs {
     /// Retry-After (bounds the memory that request bodies can take).
     #[arg(long, default_value_t = 256)]
     ingest_max_in_flight: usize,
+
+    /// Oldest event timestamp kept, in days before the event arrived; an older one is
+    /// replaced by the time received (Relay keeps 30 days). 6 by default because SLS
+    /// refuses log times more than 7 days old; the embedded store, or an SLS that
+    /// accepts older times, may keep up to 30.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=30))]
+    ingest_max_past_days: u32,
 }
 
 fn key_policy(args: &ServeArgs) -> anyhow::Result<sentry_sls_server::ingest_api::KeyPolicy> {
@@ -399,6 +406,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let ingest_config = sentry_sls_server::ingest_api::IngestConfig {
         key_policy: key_policy(&args)?,
         max_in_flight: args.ingest_max_in_flight.max(1),
+        max_past_secs: i64::from(args.ingest_max_past_days) * 86_400,
         ..Default::default()
     };
     let ingest_router =

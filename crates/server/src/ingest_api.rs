@@ -26,7 +26,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sentry_sls_event::{
     decode_body_bytes, parse_store_body, Auth, AuthError, DecodeError, Envelope, Limits, ProjectId,
 };
-use sentry_sls_ingest::{process_with, ProcessError, SeenSet, Spool, SpoolError};
+use sentry_sls_ingest::{process_with, ProcessError, Receipt, SeenSet, Spool, SpoolError};
 use serde_json::json;
 use tower_http::timeout::TimeoutLayer;
 
@@ -58,6 +58,9 @@ pub struct IngestConfig {
     pub max_in_flight: usize,
     /// Event ids remembered for an hour to drop repeats (0: off).
     pub seen_capacity: usize,
+    /// Oldest event timestamp kept, in seconds before receipt (older ones
+    /// become the time received).
+    pub max_past_secs: i64,
 }
 
 impl Default for IngestConfig {
@@ -71,6 +74,7 @@ impl Default for IngestConfig {
             request_timeout: Duration::from_secs(30),
             max_in_flight: 256,
             seen_capacity: 500_000,
+            max_past_secs: sentry_sls_ingest::DEFAULT_MAX_PAST_SECONDS,
         }
     }
 }
@@ -328,18 +332,17 @@ fn prepare(
     check_key(&config.key_policy, project_id, auth.as_deref())?;
     let skip = |event_id: &sentry_sls_event::EventId| seen.contains(project_id, event_id);
     let client_ip = client_ip(headers);
-    let processed = process_with(
-        project_id,
-        &envelope,
-        SystemTime::now(),
-        &config.source,
-        client_ip.as_deref(),
-        &skip,
-    )
-    .map_err(|failure| match failure {
-        ProcessError::TooLarge(detail) => Rejection::TooLarge(detail),
-        other => Rejection::BadRequest(other.to_string()),
-    })?;
+    let receipt = Receipt {
+        received: SystemTime::now(),
+        source: &config.source,
+        client_ip: client_ip.as_deref(),
+        max_past_secs: config.max_past_secs,
+    };
+    let processed =
+        process_with(project_id, &envelope, &receipt, &skip).map_err(|failure| match failure {
+            ProcessError::TooLarge(detail) => Rejection::TooLarge(detail),
+            other => Rejection::BadRequest(other.to_string()),
+        })?;
     Ok((project_id, processed))
 }
 
