@@ -72,7 +72,7 @@ impl StoreExecutor {
             Source::Subquery(inner) => matches!(inner.source, Source::Entity(_)),
             _ => false,
         };
-        if !stored || !simple {
+        if !stored || !simple || crate::translate::joins_an_unstored_array(query) {
             return None;
         }
         Some(translate_with(

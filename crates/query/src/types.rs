@@ -164,9 +164,14 @@ fn function_type(name: &str, args: &[Expr], context: &TypeContext<'_>) -> String
         | "countEqual"
         | "sipHash64" => "UInt64".into(),
         "toInt64" => "Int64".into(),
+        "toInt32" => "Int32".into(),
+        "toInt16" => "Int16".into(),
+        "toInt8" => "Int8".into(),
+        "toUInt16" => "UInt16".into(),
         "avg" | "avgIf" | "divide" | "log" | "ln" | "log2" | "log10" | "sqrt" | "pow" | "power"
         | "exp" | "toFloat64" | "quantile" | "median" | "stddevPop" | "stddevSamp" | "varPop"
-        | "varSamp" | "apdex" | "failure_rate" => "Float64".into(),
+        | "varSamp" | "stddevPopIf" | "stddevSampIf" | "varPopIf" | "varSampIf" | "apdex"
+        | "failure_rate" => "Float64".into(),
         "sum" | "sumIf" => numeric(false),
         "plus" | "multiply" => numeric(false),
         "minus" => numeric(true),

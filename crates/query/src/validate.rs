@@ -116,6 +116,7 @@ pub fn validate(mut query: Query, checks: Checks) -> Result<ValidatedQuery, Snub
             validate_entity_query(&mut query, spec, None, checks)?;
             let time_range = time_range(&query, spec, None, mode)?;
             let project_ids = required_ids(&query, spec, None, checks)?;
+            let spec = discover_storage(spec, &query);
             let columns = result_columns(&query, Some(spec), &[]);
             Ok(ValidatedQuery {
                 query,
@@ -195,6 +196,33 @@ pub fn validate(mut query: Query, checks: Checks) -> Result<ValidatedQuery, Snub
             })
         }
     }
+}
+
+/// Snuba's discover entity reads the transactions storage when the query
+/// asks for `type = 'transaction'` (its storage selector), so the columns
+/// and their types are `discover_transactions`' (`duration` a UInt32, …).
+fn discover_storage(spec: &'static EntitySpec, query: &Query) -> &'static EntitySpec {
+    let transactions = spec.name == "discover"
+        && query.condition.as_ref().is_some_and(|condition| {
+            condition
+                .conjuncts()
+                .iter()
+                .any(|conjunct| is_type_transaction(conjunct))
+        });
+    match transactions {
+        true => entity("discover_transactions").unwrap_or(spec),
+        false => spec,
+    }
+}
+
+/// `equals(type, 'transaction')`.
+pub(crate) fn is_type_transaction(expr: &Expr) -> bool {
+    matches!(
+        expr.as_function(),
+        Some(("equals", [column, value]))
+            if column.as_column() == Some("type")
+                && matches!(&value.kind, ExprKind::Literal(Literal::String(text)) if text == "transaction")
+    )
 }
 
 fn lookup_entity(name: &str) -> Result<&'static EntitySpec, SnubaError> {

@@ -18,7 +18,7 @@
 //! - `time`, `rtime`, `bucketed_time` and `bucketed_started` list the type of
 //!   the default hourly bucket `toStartOfHour(col, 'Universal')`; with
 //!   `GRANULARITY 86400` Snuba uses `toDate(...)` and reports `Date`.
-//! - Only the errors data is kept by sentry-sls (`stored: true`); every other
+//! - Only the errors and transactions data is kept by sentry-sls (`stored: true`); every other
 //!   entity validates like Snuba and answers with no rows.
 
 use super::{col, ColumnDef, DatasetSpec, EntitySpec};
@@ -1094,7 +1094,7 @@ pub static ENTITIES: &[EntitySpec] = &[
         required_columns: &["project_id"],
         subscriptables: &["tags", "contexts", "measurements", "span_op_breakdowns"],
         joins: &[],
-        stored: false,
+        stored: true,
     },
     EntitySpec {
         name: "transactions",
@@ -1104,7 +1104,7 @@ pub static ENTITIES: &[EntitySpec] = &[
         required_columns: &["project_id"],
         subscriptables: &["tags", "contexts", "measurements", "span_op_breakdowns"],
         joins: &[],
-        stored: false,
+        stored: true,
     },
     EntitySpec {
         name: "search_issues",
@@ -1345,7 +1345,9 @@ pub static ENTITIES: &[EntitySpec] = &[
 ];
 
 /// The datasets of Snuba 25.9 (`snuba/datasets/configuration/*/dataset.yaml`)
-/// and the entities each one lists. `sessions` has no dataset any more.
+/// and the entities each one lists, and `sessions`: Snuba 25.9 has no such
+/// dataset any more, but Sentry 23.7.1's release pages ask it (sentry-sls
+/// stores no sessions, so it answers as an empty table).
 pub static DATASETS: &[DatasetSpec] = &[
     DatasetSpec {
         name: "events",
@@ -1366,6 +1368,10 @@ pub static DATASETS: &[DatasetSpec] = &[
     DatasetSpec {
         name: "transactions",
         entities: &["transactions"],
+    },
+    DatasetSpec {
+        name: "sessions",
+        entities: &["sessions"],
     },
     DatasetSpec {
         name: "outcomes",

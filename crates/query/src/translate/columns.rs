@@ -1,5 +1,6 @@
 //! Snuba `events` columns as SLS SQL over the record keys (docs/schema.md §3).
 
+use super::Topic;
 use crate::entities::EntitySpec;
 use crate::error::SnubaError;
 
@@ -54,8 +55,16 @@ pub fn bucket(time: &str, granularity: u64) -> String {
 /// The SQL of `tags[k]` (and `contexts[k]`, `flags[k]`): the promoted key
 /// (Nullable, as Snuba's promoted columns) or the object member, `''` when
 /// absent (Snuba's `arrayElement(…, indexOf(…))`).
-pub fn subscript(column: &str, member: &str) -> Result<String, SnubaError> {
+pub(crate) fn subscript(column: &str, member: &str, topic: Topic) -> Result<String, SnubaError> {
     let base = column.rsplit('.').next().unwrap_or(column);
+    if base == "measurements" && topic == Topic::Transaction {
+        // A JSON object of numbers (schema §3); NULL when absent, as Snuba's
+        // Nullable(Float64) subscript.
+        return Ok(format!(
+            "cast({} AS double)",
+            json_member("measurements", member)?
+        ));
+    }
     let promoted = match (base, member) {
         ("tags", "environment") => Some("\"environment\"".to_string()),
         ("tags", "sentry:release") => Some("\"release\"".to_string()),
@@ -86,13 +95,19 @@ pub fn subscript(column: &str, member: &str) -> Result<String, SnubaError> {
 }
 
 /// The SQL of an entity column at `granularity`.
-pub fn column(
+pub(crate) fn column(
     name: &str,
     entity: &EntitySpec,
+    topic: Topic,
     granularity: u64,
     retention_days: u32,
 ) -> Result<ColumnSql, SnubaError> {
     let scalar = |sql: String| Ok(ColumnSql::Scalar(sql));
+    if topic == Topic::Transaction {
+        if let Some(sql) = transaction_column(name) {
+            return scalar(sql);
+        }
+    }
     match name {
         "project_id" | "group_id" | "primary_hash" | "event_id" | "trace_id" | "span_id"
         | "replay_id" | "profile_id" | "environment" | "level" | "release" | "location"
@@ -164,4 +179,25 @@ pub fn column(
             ))),
         },
     }
+}
+
+/// Columns of Snuba's transactions storage that differ from the errors
+/// storage's (schema §3: `duration_ms`, start = `timestamp_ms − duration_ms`).
+fn transaction_column(name: &str) -> Option<String> {
+    let start_ms = "(\"timestamp_ms\" - \"duration_ms\")";
+    Some(match name {
+        "duration" => key("duration_ms"),
+        "transaction_op" => coalesced("transaction_op"),
+        "transaction_status" => key("transaction_status"),
+        "finish_ts" => "__time__".into(),
+        "finish_ms" => "(\"timestamp_ms\" % 1000)".into(),
+        "start_ts" => format!("({start_ms} / 1000)"),
+        "start_ms" => format!("({start_ms} % 1000)"),
+        // ColumnToLiteral in Snuba's transactions entities.
+        "type" => "'transaction'".into(),
+        "group_id" => "0".into(),
+        // A transaction's title and message are its name.
+        "title" | "message" => coalesced("transaction_name"),
+        _ => return None,
+    })
 }

@@ -73,6 +73,24 @@ fn element_type(ty: &str) -> String {
         .unwrap_or_else(|| "String".into())
 }
 
+/// The element types of `A, B(C, D), E`: split at top-level commas.
+fn split_types(list: &str) -> Vec<&str> {
+    let (mut depth, mut start, mut out) = (0usize, 0usize, Vec::new());
+    for (index, ch) in list.char_indices() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(list[start..index].trim());
+                start = index + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(list[start..].trim());
+    out
+}
+
 /// A non-NULL scalar of type `ty`, or None when the text does not fit it.
 fn scalar(text: &str, ty: &str) -> Option<Cell> {
     let base = strip_nullable(ty);
@@ -103,6 +121,21 @@ fn scalar(text: &str, ty: &str) -> Option<Cell> {
         let element = element_type(ty);
         Some(Cell::Array(
             items.iter().map(|item| json_cell(item, &element)).collect(),
+        ))
+    } else if let Some(inner) = base
+        .strip_prefix("Tuple(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        // A constant tuple, selected as its JSON text (`tuple(…)` of literals).
+        let parsed: Value = serde_json::from_str(text).ok()?;
+        let items = parsed.as_array()?;
+        let types = split_types(inner);
+        Some(Cell::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| json_cell(item, types.get(index).map_or("String", |t| t)))
+                .collect(),
         ))
     } else if base == "Nothing" {
         Some(Cell::Null)

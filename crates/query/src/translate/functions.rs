@@ -27,6 +27,33 @@ fn arity(name: &str, args: &[Expr], expected: usize) -> Result<(), SnubaError> {
     }
 }
 
+/// The JSON array of a `tuple(…)` whose items are all literals.
+pub(crate) fn constant_tuple(items: &[Expr]) -> Option<String> {
+    let values: Option<Vec<serde_json::Value>> = items
+        .iter()
+        .map(|item| match &item.kind {
+            ExprKind::Literal(Literal::String(text)) => Some(text.clone().into()),
+            ExprKind::Literal(Literal::Int(value)) => i64::try_from(*value).ok().map(Into::into),
+            ExprKind::Literal(Literal::Float(value)) => {
+                serde_json::Number::from_f64(*value).map(serde_json::Value::Number)
+            }
+            ExprKind::Literal(Literal::Null) => Some(serde_json::Value::Null),
+            _ => None,
+        })
+        .collect();
+    serde_json::to_string(&values?).ok()
+}
+
+/// The Presto name of a ClickHouse variance aggregate.
+fn variance_function(name: &str) -> &'static str {
+    match name {
+        "varPop" => "var_pop",
+        "stddevSamp" => "stddev_samp",
+        "stddevPop" => "stddev_pop",
+        _ => "var_samp",
+    }
+}
+
 /// Small deterministic hash of a string, folded into 31 bits.
 fn fold(text: &str) -> u64 {
     text.bytes().fold(1_469_598_103u64, |hash, byte| {
@@ -384,7 +411,8 @@ impl Translator<'_> {
                 Ok(Sql::value(columns::bucket(&value, seconds)))
             }
             "now" => Ok(Sql::value(self.now.to_string())),
-            "toUInt64" | "toInt64" | "toUInt32" | "toUInt8" | "toInt32" => {
+            "toUInt64" | "toInt64" | "toUInt32" | "toUInt16" | "toUInt8" | "toInt32"
+            | "toInt16" | "toInt8" => {
                 arity(name, args, 1)?;
                 let value = self.expr(&args[0])?;
                 let ty = strip_nullable(&self.type_of(&args[0]));
@@ -585,9 +613,49 @@ impl Translator<'_> {
                     self.expr(&args[0])?.text
                 )))
             }
-            "tuple" | "array" => Err(unsupported(format!(
-                "{name}(…) outside IN is not supported"
-            ))),
+            // A tuple of literals (Sentry's `project_threshold_config`) is a
+            // constant: its JSON text, decoded as a `Tuple(…)` cell.
+            "tuple" => match constant_tuple(args) {
+                Some(json) => Ok(Sql::value(string_literal(&json))),
+                None => Err(unsupported("tuple(…) of non-literals outside IN")),
+            },
+            "array" => Err(unsupported("array(…) outside IN is not supported")),
+            "tupleElement" => {
+                arity(name, args, 2)?;
+                let index = match &args[1].kind {
+                    ExprKind::Literal(Literal::Int(index)) => *index,
+                    _ => return Err(unsupported("tupleElement with a computed index")),
+                };
+                match args[0].as_function() {
+                    Some(("tuple", items)) if index >= 1 && index as usize <= items.len() => {
+                        self.expr(&items[index as usize - 1])
+                    }
+                    _ => Err(unsupported(
+                        "tupleElement of anything but a tuple(…) literal",
+                    )),
+                }
+            }
+            // Snuba's `failure_rate()`: the share of transactions whose status
+            // is not ok (0), cancelled (1) or unknown (2).
+            "failure_rate" => {
+                arity(name, args, 0)?;
+                let status = Expr::column("transaction_status");
+                let ok = Expr::function(
+                    "tuple",
+                    [0, 1, 2]
+                        .map(|code| Expr::literal(Literal::Int(code)))
+                        .to_vec(),
+                );
+                let failed = Expr::function("notIn", vec![status, ok]);
+                let rate = Expr::function(
+                    "divide",
+                    vec![
+                        Expr::function("countIf", vec![failed]),
+                        Expr::function("count", Vec::new()),
+                    ],
+                );
+                self.expr(&rate)
+            }
             // Aggregates.
             "count" => match args {
                 [] if self.counts_events() => Ok(Sql::value("count(DISTINCT \"event_id\")".into())),
@@ -665,6 +733,25 @@ impl Translator<'_> {
                 let function = &name[..name.len() - 2];
                 Ok(Sql::value(format!(
                     "{function}(CASE WHEN {condition} THEN {value} END)"
+                )))
+            }
+            // Presto's names; ClickHouse's sample variance of one value is
+            // nan, Presto's NULL (Sentry's trends treat both as no data).
+            "varSamp" | "varPop" | "stddevSamp" | "stddevPop" => {
+                arity(name, args, 1)?;
+                let value = self.expr(&args[0])?.as_number();
+                Ok(Sql::value(format!(
+                    "{}(cast({value} AS double))",
+                    variance_function(name)
+                )))
+            }
+            "varSampIf" | "varPopIf" | "stddevSampIf" | "stddevPopIf" => {
+                arity(name, args, 2)?;
+                let value = self.expr(&args[0])?.as_number();
+                let condition = self.expr(&args[1])?.as_bool();
+                Ok(Sql::value(format!(
+                    "{}(CASE WHEN {condition} THEN cast({value} AS double) END)",
+                    variance_function(&name[..name.len() - 2])
                 )))
             }
             "argMax" | "argMin" => {

@@ -35,6 +35,41 @@ pub const DEDUP_EXTRA_ROWS: u64 = 16;
 /// `sentry_sls_slsql::MAX_CONDITIONS`; the margin is for the store's own).
 pub const MAX_SEARCH_CONDITIONS: usize = 24;
 
+/// The topic a query reads (docs/schema.md §1.1): Snuba's errors storage or
+/// its transactions storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Topic {
+    Error,
+    Transaction,
+}
+
+impl Topic {
+    /// The topic of an entity (validation already chose `discover_transactions`
+    /// for a discover query on `type = 'transaction'`).
+    fn of(entity: &EntitySpec) -> Topic {
+        match entity.name {
+            "transactions" | "discover_transactions" => Topic::Transaction,
+            _ => Topic::Error,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Topic::Error => "sentry_error",
+            Topic::Transaction => "sentry_transaction",
+        }
+    }
+
+    /// A condition the topic already decides (Snuba's TypeConditionOptimizer
+    /// on the errors storage; the storage choice on discover).
+    fn implies(self, conjunct: &Expr) -> bool {
+        match self {
+            Topic::Error => is_not_transaction(conjunct),
+            Topic::Transaction => crate::validate::is_type_transaction(conjunct),
+        }
+    }
+}
+
 /// What to do with the rows after SQL.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Post {
@@ -144,6 +179,8 @@ pub(crate) struct Translator<'a> {
     /// over the grouped rows (`sum(count(*)) OVER ()`); see
     /// [`Translator::window_total`].
     pub(crate) window_totals: bool,
+    /// The topic read.
+    pub(crate) topic: Topic,
 }
 
 impl Translator<'_> {
@@ -186,7 +223,13 @@ impl Translator<'_> {
             }
             self.unnest = Some(object);
         }
-        columns::column(name, entity, self.granularity, self.retention_days)
+        columns::column(
+            name,
+            entity,
+            self.topic,
+            self.granularity,
+            self.retention_days,
+        )
     }
 
     /// A scalar expression.
@@ -204,7 +247,7 @@ impl Translator<'_> {
                 if !self.inner.is_empty() {
                     return self.expr(&Expr::column(format!("{column}[{key}]")));
                 }
-                Ok(Sql::value(columns::subscript(column, key)?))
+                Ok(Sql::value(columns::subscript(column, key, self.topic)?))
             }
             ExprKind::Function { name, args } => self.function(name, args),
             ExprKind::Curried { .. } if self.window_totals => {
@@ -308,12 +351,14 @@ fn clauses(translator: &mut Translator<'_>, query: &Query) -> Result<Clauses, Sn
         Some(condition) if translator.entity.is_some() => {
             // Snuba's TypeConditionOptimizer: on the errors storage
             // `type != 'transaction'` always holds (here: the topic is
-            // `sentry_error`), so it is dropped instead of read per row.
+            // `sentry_error`), so it is dropped instead of read per row;
+            // likewise `type = 'transaction'` on the transactions topic.
             let conjuncts = condition.conjuncts();
+            let topic = translator.topic;
             let kept: Vec<&Expr> = conjuncts
                 .iter()
                 .copied()
-                .filter(|conjunct| !is_not_transaction(conjunct))
+                .filter(|conjunct| !topic.implies(conjunct))
                 .collect();
             if kept.len() == conjuncts.len() {
                 Some(translator.expr(condition)?.as_bool())
@@ -332,6 +377,10 @@ fn clauses(translator: &mut Translator<'_>, query: &Query) -> Result<Clauses, Sn
     };
     let mut group_by = Vec::new();
     for item in &query.group_by {
+        // A constant (`tuple('duration', 300)`) does not split groups.
+        if is_constant(&item.expr) {
+            continue;
+        }
         let (text, _) = selected(translator, &item.expr)?;
         group_by.push(text);
     }
@@ -357,6 +406,18 @@ fn clauses(translator: &mut Translator<'_>, query: &Query) -> Result<Clauses, Sn
         having,
         order_by,
     })
+}
+
+/// Whether `expr` reads no column.
+fn is_constant(expr: &Expr) -> bool {
+    let mut constant = true;
+    expr.walk(&mut |node| {
+        constant &= !matches!(
+            node.kind,
+            ExprKind::Column(_) | ExprKind::Subscript { .. } | ExprKind::Argument(_)
+        ) && !matches!(&node.kind, ExprKind::Function { name, .. } if is_aggregate_function(name) || name == "now");
+    });
+    constant
 }
 
 /// `notEquals(type, 'transaction')` (or `type != 'transaction'`).
@@ -440,6 +501,7 @@ fn inner_sql(
         distinct_counts,
         group_keys: Vec::new(),
         window_totals: false,
+        topic: Topic::of(entity),
     };
     let built = clauses(&mut translator, query)?;
     let from = from_clause(&translator, "log");
@@ -452,8 +514,8 @@ fn inner_sql(
 
 /// The search part: the topic, then exact prefilters from top-level
 /// `=`/`IN` conditions on indexed keys with values that are one token.
-fn search_part(condition: Option<&Expr>) -> String {
-    let mut terms = vec!["__topic__: sentry_error".to_string()];
+fn search_part(condition: Option<&Expr>, topic: Topic) -> String {
+    let mut terms = vec![format!("__topic__: {}", topic.name())];
     // Conditions as SLS counts them: each `key: value`, so each alternative.
     let mut conditions = 1;
     let Some(condition) = condition else {
@@ -525,6 +587,28 @@ fn search_part(condition: Option<&Expr>) -> String {
     terms.join(" and ")
 }
 
+/// Whether no row can survive the query because it array-joins an array
+/// sentry-sls does not store (a transaction's `spans.*` and
+/// `span_op_breakdowns.*`, always empty here): then it answers as an empty
+/// table would.
+pub fn joins_an_unstored_array(validated: &ValidatedQuery) -> bool {
+    let mut found = false;
+    let mut visit = |expr: &Expr| {
+        expr.walk(&mut |node| {
+            if let Some(("arrayJoin", [array])) = node.as_function() {
+                found |= array.as_column().is_some_and(|column| {
+                    column.starts_with("spans.") || column.starts_with("span_op_breakdowns.")
+                });
+            }
+        });
+    };
+    let query = &validated.query;
+    query.select.iter().for_each(|item| visit(&item.expr));
+    query.group_by.iter().for_each(|item| visit(&item.expr));
+    query.condition.iter().for_each(&mut visit);
+    found
+}
+
 /// Translates a validated query on a stored errors entity (for a store
 /// that keeps each event once: `count()` counts logs).
 pub fn translate(
@@ -555,10 +639,11 @@ pub fn translate_with(
         None => return Err(SnubaError::InvalidQuery("missing time range".into())),
     };
     let query = &validated.query;
+    let topic = Topic::of(entity);
     let inner_columns: Vec<(String, String)>;
     let (search, base, mut translator) = match &query.source {
         Source::Entity(_) => (
-            search_part(query.condition.as_ref()),
+            search_part(query.condition.as_ref(), topic),
             "log".to_string(),
             Translator {
                 entity: Some(entity),
@@ -570,6 +655,7 @@ pub fn translate_with(
                 distinct_counts,
                 group_keys: Vec::new(),
                 window_totals: false,
+                topic,
             },
         ),
         Source::Subquery(inner) => {
@@ -584,7 +670,7 @@ pub fn translate_with(
                 .map(|(item, ty)| (item.name.clone(), ty.clone()))
                 .collect();
             (
-                search_part(inner.condition.as_ref()),
+                search_part(inner.condition.as_ref(), topic),
                 format!("({}) AS sub", built.sql),
                 Translator {
                     entity: None,
@@ -597,6 +683,7 @@ pub fn translate_with(
                     distinct_counts: false,
                     group_keys: Vec::new(),
                     window_totals: false,
+                    topic,
                 },
             )
         }

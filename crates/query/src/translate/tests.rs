@@ -425,3 +425,54 @@ proptest::proptest! {
         }
     }
 }
+
+/// Sentry 23.7.1's Performance landing table (recorded from its
+/// `/organizations/{org}/events/` on `event.type:transaction`): the
+/// transactions topic, `duration` as the stored number, constant tuples.
+const PERFORMANCE_TABLE: &str = "MATCH (discover) SELECT quantile(0.95)(duration) AS `p95`, uniqIf(user, greater(multiIf(equals(tupleElement(tuple('duration', 300) AS `project_threshold_config`, 1), 'lcp'), measurements[lcp], duration), multiply(tupleElement(tuple('duration', 300) AS `project_threshold_config`, 2), 4))) AS `count_miserable_user`, if(greater(countIf(greaterOrEquals(multiIf(equals(tupleElement(tuple('duration', 300) AS `project_threshold_config`, 1), 'lcp'), measurements[lcp], duration), 0)), 0), divide(plus(countIf(lessOrEquals(multiIf(equals(tupleElement(tuple('duration', 300) AS `project_threshold_config`, 1), 'lcp'), measurements[lcp], duration), tupleElement(tuple('duration', 300) AS `project_threshold_config`, 2))), divide(countIf(and(greater(multiIf(equals(tupleElement(tuple('duration', 300) AS `project_threshold_config`, 1), 'lcp'), measurements[lcp], duration), tupleElement(tuple('duration', 300) AS `project_threshold_config`, 2)), lessOrEquals(multiIf(equals(tupleElement(tuple('duration', 300) AS `project_threshold_config`, 1), 'lcp'), measurements[lcp], duration), multiply(tupleElement(tuple('duration', 300) AS `project_threshold_config`, 2), 4)))), 2)), countIf(greaterOrEquals(multiIf(equals(tupleElement(tuple('duration', 300) AS `project_threshold_config`, 1), 'lcp'), measurements[lcp], duration), 0))), 0) AS `apdex`, uniq(user) AS `count_unique_user`, quantile(0.5)(duration) AS `p50`, divide(count(), divide(1209600.0, 60)) AS `tpm`, ifNull(divide(plus(uniqIf(user, greater(multiIf(equals(tupleElement(tuple('duration', 300) AS `project_threshold_config`, 1), 'lcp'), measurements[lcp], duration), multiply(tupleElement(tuple('duration', 300) AS `project_threshold_config`, 2), 4))) AS `count_miserable_user`, 5.8875), plus(nullIf(uniqIf(user, greater(multiIf(equals(tupleElement(tuple('duration', 300) AS `project_threshold_config`, 1), 'lcp'), measurements[lcp], duration), 0)), 0), 117.75)), 0) AS `user_misery`, project_id AS `project`, transaction, failure_rate() AS `failure_rate`, tuple('duration', 300) AS `project_threshold_config` BY project_id AS `project`, transaction, tuple('duration', 300) AS `project_threshold_config` WHERE type = 'transaction' AND {RANGE} AND project_id IN array(1) ORDER BY divide(count(), divide(1209600.0, 60)) AS `tpm` DESC LIMIT 51 OFFSET 0";
+
+#[test]
+fn performance_table_reads_the_transactions_topic() {
+    let validated = parse_and_validate(&PERFORMANCE_TABLE.replace("{RANGE}", RANGE), Checks::QUERY)
+        .expect("valid SnQL");
+    assert_eq!(
+        validated.entity.map(|e| e.name),
+        Some("discover_transactions")
+    );
+    let types: Vec<(&str, &str)> = validated
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.ty.as_str()))
+        .collect();
+    assert!(
+        types.contains(&("project_threshold_config", "Tuple(String, UInt16)")),
+        "{types:?}"
+    );
+    let plan = translate(&validated, NOW, 30).expect("translatable");
+    let split = sentry_sls_slsql::split_query(&plan.query).unwrap();
+    assert_eq!(
+        split.search,
+        "__topic__: sentry_transaction and project_id: 1"
+    );
+    let sql = split.sql.unwrap();
+    assert!(
+        sql.contains("approx_percentile(\"duration_ms\", cast(0.95 AS double))"),
+        "{sql}"
+    );
+    // `type = 'transaction'` is the topic; the constant tuple groups nothing.
+    assert!(!sql.contains("'transaction'"), "{sql}");
+    assert!(
+        sql.contains("GROUP BY \"project_id\", coalesce(\"transaction_name\", '') ORDER"),
+        "{sql}"
+    );
+    assert!(sql.contains("'[\"duration\",300]' AS"), "{sql}");
+    // failure_rate(): statuses other than ok, cancelled and unknown.
+    assert!(
+        sql.contains("\"transaction_status\" NOT IN (0, 1, 2)"),
+        "{sql}"
+    );
+    assert_eq!(
+        decode_cell("[\"duration\",300]", "Tuple(String, UInt16)", Shape::Scalar).to_json(),
+        serde_json::json!(["duration", 300])
+    );
+}
