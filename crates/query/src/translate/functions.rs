@@ -620,6 +620,19 @@ impl Translator<'_> {
                 None => Err(unsupported("tuple(…) of non-literals outside IN")),
             },
             "array" => Err(unsupported("array(…) outside IN is not supported")),
+            // Snuba's ArrayJoinKeyValueOptimizer: one array join of the
+            // pairs, which is what `tags_key` / `tags_value` unnest.
+            "arrayJoin" => {
+                arity(name, args, 1)?;
+                let column = match args[0].as_column() {
+                    Some("tags.key") => "tags_key",
+                    Some("tags.value") => "tags_value",
+                    Some("flags.key") => "flags_key",
+                    Some("flags.value") => "flags_value",
+                    _ => return Err(unsupported("arrayJoin of anything but tags or flags")),
+                };
+                self.expr(&Expr::column(column))
+            }
             "tupleElement" => {
                 arity(name, args, 2)?;
                 let index = match &args[1].kind {
@@ -842,6 +855,23 @@ impl Translator<'_> {
                     "approx_percentile({}, cast({level:?} AS double))",
                     self.expr(value)?.as_number()
                 )))
+            }
+            (
+                "quantileIf" | "quantileExactIf" | "quantileTDigestIf",
+                [level],
+                [value, condition],
+            ) => {
+                // The rows where the condition fails give NULL, which the
+                // percentile skips.
+                let value = Expr::function(
+                    "if",
+                    vec![
+                        condition.clone(),
+                        value.clone(),
+                        Expr::literal(Literal::Null),
+                    ],
+                );
+                self.curried("quantile", std::slice::from_ref(level), &[value])
             }
             _ => Err(unsupported(format!(
                 "function {name}(…)(…) is not supported by sentry-sls"
