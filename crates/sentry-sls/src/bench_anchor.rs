@@ -34,6 +34,8 @@ const G25: &str = "24796, 18553, 12310, 6067, 29824, 17338, 28609, 27394, 26179,
                    6739, 12439, 18139, 29539, 28039, 26539, 25039, 22039, 19039, 16039, 13039, \
                    10039, 7039, 4039";
 const HOTTEST: u64 = 24796;
+/// Project 1 once per group of `G25`, as Sentry's unhandled-flag query lists it.
+const P25: &str = "1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1";
 const EVENT: &str = "6cec947f620a3e33ab4642d7ae271e4e";
 const W14: &str = "timestamp >= toDateTime('2025-09-03T12:00:00') AND timestamp < toDateTime('2025-09-17T12:00:00')";
 const W24: &str = "timestamp >= toDateTime('2025-09-16T12:00:00') AND timestamp < toDateTime('2025-09-17T12:00:00')";
@@ -142,6 +144,16 @@ fn queries() -> Vec<(&'static str, String, &'static [&'static str])> {
                  event_id IN tuple('{EVENT}') AND project_id IN tuple(1) AND {W14} LIMIT 1 OFFSET 0"
             ),
             &["event_id", "group_id", "project_id", "timestamp"],
+        ),
+        (
+            // No ClickHouse figure in the anchor's queries.sql: ours only.
+            "Q9_unhandled_flag_25_groups",
+            format!(
+                "MATCH (events) SELECT group_id, argMax(has(exception_stacks.mechanism_handled, 0), timestamp) \
+                 AS `unhandled` BY group_id WHERE {W14} AND project_id IN tuple({P25}) AND project_id IN \
+                 tuple({P25}) AND group_id IN tuple({G25}) ORDER BY group_id ASC"
+            ),
+            &["group_id", "unhandled"],
         ),
     ]
 }
