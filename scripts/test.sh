@@ -100,7 +100,10 @@ step "fuzz the SnQL parser (60 s, libFuzzer via cargo-fuzz when available)"
 scripts/fuzz.sh 60
 
 step "integration tests (pytest, real sentry-sls binary)"
-cargo build -p sentry-sls
+# The binary with the feature set `cargo test --workspace` resolved: nothing is compiled again.
+# (`cargo build -p sentry-sls` resolves features for that package alone and rebuilds
+# DataFusion, tokio and their dependents: about 5 minutes on a cold machine.)
+cargo build --workspace --all-targets
 SENTRY_SLS_BIN="$CARGO_TARGET_DIR/debug/sentry-sls" .venv/bin/pytest -q tests/integration
 
 step "Sentry Web plugins (python/tests) on Sentry 23.7.1's own NodeStorage, against the real binary"
