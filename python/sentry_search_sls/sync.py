@@ -184,11 +184,16 @@ def upsert_group(project, group: Dict[str, Any]) -> None:
     for name in group.get("environments") or []:
         environment = Environment.get_or_create(project, name)
         environment_release = earliest[name][1] if name in earliest else first_release
-        GroupEnvironment.objects.get_or_create(
+        # Sentry shows an issue's first seen within an environment from this row: the first
+        # event of that environment, as the event manager creates it (never later than before).
+        environment_first = _datetime(earliest[name][0]) if name in earliest else first_seen
+        row, created = GroupEnvironment.objects.get_or_create(
             group_id=group_id,
             environment_id=environment.id,
-            defaults={"first_release": environment_release, "first_seen": first_seen},
+            defaults={"first_release": environment_release, "first_seen": environment_first},
         )
+        if not created and environment_first and (row.first_seen is None or environment_first < row.first_seen):
+            GroupEnvironment.objects.filter(id=row.id).update(first_seen=environment_first)
 
 
 def _upsert_group_release(project, group_id: int, release, seen: Dict[str, Any]) -> None:

@@ -109,7 +109,8 @@ class Harness:
                 stdout=self.sls_log, stderr=subprocess.STDOUT, env={**env, **keys},
             ))  # fmt: skip
             wait_http(f"http://127.0.0.1:{port}/metrics", 60, any_status=True)
-            env.update(keys, SLS_ENDPOINT=f"http://127.0.0.1:{port}", SLS_PROJECT=SLS_PROJECT, SLS_LOGSTORE=SLS_LOGSTORE)
+            env.update(keys, SLS_ENDPOINT=f"http://127.0.0.1:{port}", SLS_PROJECT=SLS_PROJECT,
+                       SLS_LOGSTORE=SLS_LOGSTORE)  # fmt: skip
             setup = subprocess.run([str(binary()), "setup"], env=env, capture_output=True, text=True, timeout=120)
             assert setup.returncode == 0, f"sentry-sls setup failed:\n{setup.stdout}\n{setup.stderr}"
         self.serve = subprocess.Popen(
@@ -148,14 +149,22 @@ class Harness:
         assert result.returncode == 0, result.stderr[-3000:]
         return result.stdout
 
-    def create_projects(self, slugs: list[str]) -> dict[str, int]:
+    def create_projects(self, slugs: list[str], retire: str = "") -> dict[str, int]:
         """Projects of the harness's organization, each with a ProjectTeam row for the org's first
-        team (as Sentry's own project creation makes); existing ones are kept. Returns their ids."""
+        team (as Sentry's own project creation makes); existing ones are kept. Returns their ids.
+        First retires (``retire_projects``) every other active project whose slug fully matches
+        the regex ``retire``: what an interrupted earlier run left."""
         out = self.sentry_exec(
+            "import re\n"
+            "from sentry.constants import ObjectStatus\n"
             "from sentry.models import Organization, Project, ProjectTeam, Team\n"
             f"org = Organization.objects.get(slug={self.org!r})\n"
             "team = Team.objects.filter(organization=org).order_by('id').first()\n"
-            f"for slug in {list(slugs)!r}:\n"
+            f"slugs, retire = {list(slugs)!r}, {retire!r}\n"
+            "for project in Project.objects.filter(organization=org, status=ObjectStatus.ACTIVE):\n"
+            "    if retire and re.fullmatch(retire, project.slug) and project.slug not in slugs:\n"
+            "        Project.objects.filter(id=project.id).update(status=ObjectStatus.PENDING_DELETION)\n"
+            "for slug in slugs:\n"
             "    project = Project.objects.filter(organization=org, slug=slug).first() or Project.objects.create(\n"
             "        organization=org, name=slug, slug=slug, platform='python')\n"
             "    ProjectTeam.objects.get_or_create(project=project, team=team)\n"
@@ -164,6 +173,17 @@ class Harness:
         ids = {line.split()[1]: int(line.split()[2]) for line in out.splitlines() if line.startswith("PROJECT ")}
         assert sorted(ids) == sorted(slugs), out
         return ids
+
+    def retire_projects(self, slugs: list[str]) -> None:
+        """Marks the projects pending deletion, as Sentry's project deletion does first: they leave
+        every listing, so the organization is back to the single project the other modules query
+        without ``project=`` (more than one needs the multi-project feature: a 400)."""
+        self.sentry_exec(
+            "from sentry.constants import ObjectStatus\n"
+            "from sentry.models import Project\n"
+            f"Project.objects.filter(organization__slug={self.org!r}, slug__in={list(slugs)!r})"
+            ".update(status=ObjectStatus.PENDING_DELETION)\n"
+        )
 
     def close(self) -> None:
         stop_web()

@@ -4,8 +4,9 @@ sent; nothing here reads the store).
 
 The data set (``plan(now)``, seeded: the same shape every run):
 
-* three projects (``PROJECTS``; their slugs carry ``RUN``, so each run's issues are new in
-  Postgres and no earlier run's groups share their issue lists);
+* three projects (``PROJECTS``; their slugs carry the plan's ``run`` token, ``RUN`` plus a
+  suffix per store, so each run's issues are new in Postgres and no other data set shares their
+  issue lists);
 * ``ISSUES`` issues with a skewed size distribution (rank r gets about C / r^1.2 - 8 events: a few
   with thousands, a long tail of single events), two thirds messages, one third exceptions, each
   with its own route, level, environment mix, active period and user base;
@@ -24,7 +25,8 @@ any query made within a quarter hour of ``now``.
 
 Sending (``build_envelopes`` then ``post_envelopes``): sentry-sdk builds every envelope itself
 (``Client.capture_event`` through a transport that keeps them), then the envelopes are POSTed
-concurrently, gzip-compressed as the SDK's transport does, each with an ``X-Sentry-Auth`` header.
+concurrently (a quarter gzip-compressed as the SDK's transport does), each with an
+``X-Sentry-Auth`` header.
 """
 
 from __future__ import annotations
@@ -110,8 +112,8 @@ def word(index: int) -> str:
         index -= 1
 
 
-def slug(project: str) -> str:
-    return f"{project}-{RUN}"
+def slug(project: str, run: str) -> str:
+    return f"{project}-{run}"
 
 
 @dataclass
@@ -124,10 +126,11 @@ class Issue:
     route: str
     template: str
     size: int
+    run: str
 
     @property
     def value(self) -> str:
-        return f"{self.template.format(key=self.key)} {RUN}"
+        return f"{self.template.format(key=self.key)} {self.run}"
 
     @property
     def type_name(self) -> str:
@@ -178,6 +181,7 @@ class Transaction:
 @dataclass
 class DataSet:
     now: int
+    run: str
     issues: dict[str, Issue]
     events: list[ErrorEvent]
     transactions: list[Transaction]
@@ -215,7 +219,10 @@ def sizes() -> list[int]:
     return of(low)
 
 
-def plan(now: int) -> DataSet:
+def plan(now: int, run: str = RUN) -> DataSet:
+    """The data set for a clock at ``now``; ``run`` (letters only) goes into every message,
+    project slug and release."""
+    assert run.isalpha(), run
     rng = random.Random(SEED)
     oldest, newest = now - SPAN, now - NEWEST
     gap = (now - DAY - EDGE_GAP[0], now - DAY + EDGE_GAP[1])
@@ -228,7 +235,7 @@ def plan(now: int) -> DataSet:
                 used.add(ts)
                 return ts
 
-    releases = {p: [f"{slug(p)}@1.{k}.0" for k in range(RELEASES_PER_PROJECT)] for p in PROJECTS}
+    releases = {p: [f"{slug(p, run)}@1.{k}.0" for k in range(RELEASES_PER_PROJECT)] for p in PROJECTS}
 
     def release_at(project: str, ts: int) -> str:
         index = min(RELEASES_PER_PROJECT - 1, int((ts - oldest) / (SPAN / RELEASES_PER_PROJECT)))
@@ -240,7 +247,7 @@ def plan(now: int) -> DataSet:
         if rng.random() < 0.08:
             return None
         # A skewed user base: each issue's users cluster around its own offset.
-        return f"{project[:2]}{(base + int(rng.paretovariate(1.2))) % USERS_PER_PROJECT}"
+        return f"{project[:2]}{(base + int(rng.paretovariate(0.7))) % USERS_PER_PROJECT}"
 
     issues, events = {}, []
     for rank, size in enumerate(sizes(), start=1):
@@ -249,7 +256,7 @@ def plan(now: int) -> DataSet:
         issue = Issue(
             key=word(rank * 7 + 11), rank=rank, project=project, kind=kind,
             level="error" if kind == "exception" or rng.random() < 0.7 else "warning",
-            route=rng.choice(ROUTES[project]), template=TEMPLATES[(rank * 5) % len(TEMPLATES)], size=size,
+            route=rng.choice(ROUTES[project]), template=TEMPLATES[(rank * 5) % len(TEMPLATES)], size=size, run=run,
         )  # fmt: skip
         issues[issue.key] = issue
         # Its active period: the largest ones span (almost) the whole 14 days; others start and
@@ -277,7 +284,7 @@ def plan(now: int) -> DataSet:
             release=release_at(project, ts), user=user_of(project, 0),
             trace_id=uuid.UUID(int=rng.getrandbits(128)).hex,
         ))  # fmt: skip
-    return DataSet(now=now, issues=issues, events=events, transactions=transactions, releases=releases)
+    return DataSet(now=now, run=run, issues=issues, events=events, transactions=transactions, releases=releases)
 
 
 # --- building and sending the envelopes ------------------------------------------------------------
@@ -319,7 +326,7 @@ def build_envelopes(data: DataSet, ingest_port: int) -> list[tuple[int, bytes, s
 
     out = []
     for project in PROJECTS:
-        key = uuid.uuid5(uuid.NAMESPACE_DNS, slug(project)).hex
+        key = uuid.uuid5(uuid.NAMESPACE_DNS, slug(project, data.run)).hex
         project_id = data.project_ids[project]
         transport = _Keep({"dsn": f"http://{key}@127.0.0.1:{ingest_port}/{project_id}"})
         client = sentry_sdk.Client(
@@ -369,29 +376,32 @@ def build_envelopes(data: DataSet, ingest_port: int) -> list[tuple[int, bytes, s
     return out
 
 
-def post_envelopes(envelopes: list[tuple[int, bytes, str]], ingest_port: int, threads: int = 12) -> None:
-    """POSTs every envelope (gzip, one requests.Session per thread); retries 429/503 after their
-    Retry-After; raises unless each one is finally answered 200."""
+def post_envelopes(envelopes: list[tuple[int, bytes, str]], ingest_port: int, threads: int = 16,
+                   gzip_every: int = 4) -> None:  # fmt: skip
+    """POSTs every envelope (every ``gzip_every``-th gzip-compressed as the SDK's transport does,
+    the others plain: twice the throughput on two cores), one requests.Session per thread;
+    retries 429/503 after their Retry-After; raises unless each one is finally answered 200."""
     local = threading.local()
 
-    def post(item) -> None:
-        project_id, body, auth = item
+    def post(numbered) -> None:
+        index, (project_id, body, auth) = numbered
+        compress = gzip_every and index % gzip_every == 0
         session = getattr(local, "session", None) or requests.Session()
         local.session = session
-        data = gzip.compress(body, compresslevel=6)
+        data = gzip.compress(body, compresslevel=6) if compress else body
+        headers = {"X-Sentry-Auth": auth, "Content-Type": "application/x-sentry-envelope"}
+        headers.update({"Content-Encoding": "gzip"} if compress else {})
         for _ in range(30):
             response = session.post(
-                f"http://127.0.0.1:{ingest_port}/api/{project_id}/envelope/", data=data, timeout=60,
-                headers={"X-Sentry-Auth": auth, "Content-Encoding": "gzip",
-                         "Content-Type": "application/x-sentry-envelope"},
-            )  # fmt: skip
+                f"http://127.0.0.1:{ingest_port}/api/{project_id}/envelope/", data=data, timeout=60, headers=headers
+            )
             if response.status_code not in (429, 503):
                 break
             time.sleep(min(5.0, float(response.headers.get("Retry-After") or 0.5)))
         assert response.status_code == 200, (response.status_code, response.text[:300])
 
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(post, envelopes, chunksize=64))
+        list(pool.map(post, enumerate(envelopes), chunksize=64))
 
 
 # --- the independent computations ---------------------------------------------------------------------
@@ -422,6 +432,20 @@ def ranking(issue_stats: dict[str, dict[str, int]], sort: str) -> list[tuple[int
     executors.py: date = last_seen, new = first_seen, freq = times_seen, user = user_count; ties
     in any order)."""
     return sorted(((row[SORT_FIELD[sort]], key) for key, row in issue_stats.items()), key=lambda t: -t[0])
+
+
+def priority(timestamps, now: float) -> float:
+    """Sentry 23.7.1's ``priority`` sort score of an issue whose events (in the period) happened at
+    ``timestamps``, at time ``now``, with its default weights (search/snuba/executors.py,
+    priority_aggregation_impl, v2, not normalised: log level and stack trace weights 0, event
+    half-life 4 h, issue half-life 12 h, relative volume weight 1 over the last hour against the
+    last 7 days)."""
+    ages = [(int(now) - ts) / 3600 for ts in timestamps]
+    issue_score = max(0.01, 1 / 2 ** min(16, max(ages) / 12))
+    event_score = math.log(1 + sum(1 / 2 ** (age / 4) for age in ages))
+    recent = sum(age * 3600 <= HOUR for age in ages)
+    overall = sum(age * 3600 <= 7 * DAY for age in ages)
+    return issue_score * max(0.01, event_score) * max(0.01, recent / (overall + 1) / 10)
 
 
 def buckets(timestamps, starts, rollup) -> list[int]:

@@ -88,8 +88,9 @@ pub(crate) fn subscript(column: &str, member: &str, topic: Topic) -> Result<Stri
         "tags" => "tags",
         "contexts" => "contexts",
         "flags" => "flags",
-        // discover's measurements / span_op_breakdowns: NULL on errors.
-        _ => return Ok("NULL".into()),
+        // measurements on errors, span_op_breakdowns everywhere: not
+        // stored, a NULL double (Nullable(Float64), so `quantile` takes it).
+        _ => return Ok("cast(NULL AS double)".into()),
     };
     Ok(format!("coalesce({}, '')", json_member(object, member)?))
 }
