@@ -658,8 +658,9 @@ def test_the_performance_table_equals_a_computation(volume, timed):
     fields = ["transaction", "project", "count()", "tpm()", "p50()", "p95()", "failure_rate()",
               "apdex()", "count_unique(user)", "count_miserable(user)", "user_misery()"]  # fmt: skip
     query = "&".join(f"field={quote(f)}" for f in fields)
-    body = volume.get(f"organizations/{volume.harness.org}/events/?{query}&query=event.type%3Atransaction"
-                      f"&statsPeriod=14d&per_page=50&sort=-tpm%28%29&project={volume.project_id(main)}").json()  # fmt: skip
+    path = (f"organizations/{volume.harness.org}/events/?{query}&query=event.type%3Atransaction"
+            f"&statsPeriod=14d&per_page=50&sort=-tpm%28%29&project={volume.project_id(main)}")  # fmt: skip
+    body = volume.get(path).json()
     rows = {row["transaction"]: row for row in body["data"]}
     window_end = int(time.time())
     mine = [tx for tx in volume.data.transactions if tx.project == main]
