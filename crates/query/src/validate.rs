@@ -207,7 +207,7 @@ fn discover_storage(spec: &'static EntitySpec, query: &Query) -> &'static Entity
             condition
                 .conjuncts()
                 .iter()
-                .any(|conjunct| is_type_transaction(conjunct))
+                .any(|conjunct| compares_type_with_transaction(conjunct, "equals"))
         });
     match transactions {
         true => entity("discover_transactions").unwrap_or(spec),
@@ -215,12 +215,14 @@ fn discover_storage(spec: &'static EntitySpec, query: &Query) -> &'static Entity
     }
 }
 
-/// `equals(type, 'transaction')`.
-pub(crate) fn is_type_transaction(expr: &Expr) -> bool {
+/// `function(type, 'transaction')`: `equals` (`type = 'transaction'`) or
+/// `notEquals`.
+pub(crate) fn compares_type_with_transaction(expr: &Expr, function: &str) -> bool {
     matches!(
         expr.as_function(),
-        Some(("equals", [column, value]))
-            if column.as_column() == Some("type")
+        Some((name, [column, value]))
+            if name == function
+                && column.as_column() == Some("type")
                 && matches!(&value.kind, ExprKind::Literal(Literal::String(text)) if text == "transaction")
     )
 }

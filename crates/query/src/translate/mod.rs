@@ -20,7 +20,7 @@ use crate::entities::EntitySpec;
 use crate::error::SnubaError;
 use crate::functions::is_aggregate_function;
 use crate::types::{infer, strip_nullable, TypeContext};
-use crate::validate::ValidatedQuery;
+use crate::validate::{compares_type_with_transaction, ValidatedQuery};
 
 pub use columns::{key, string_literal};
 pub use decode::{decode_cell, Shape};
@@ -33,7 +33,7 @@ pub const DEDUP_EXTRA_ROWS: u64 = 16;
 /// At most this many search conditions in the search part, every
 /// alternative of a lifted `IN` list counted (SLS allows 30 per statement,
 /// `sentry_sls_slsql::MAX_CONDITIONS`; the margin is for the store's own).
-pub const MAX_SEARCH_CONDITIONS: usize = 24;
+const MAX_SEARCH_CONDITIONS: usize = 24;
 
 /// The topic a query reads (docs/schema.md §1.1): Snuba's errors storage or
 /// its transactions storage.
@@ -64,8 +64,8 @@ impl Topic {
     /// on the errors storage; the storage choice on discover).
     fn implies(self, conjunct: &Expr) -> bool {
         match self {
-            Topic::Error => is_not_transaction(conjunct),
-            Topic::Transaction => crate::validate::is_type_transaction(conjunct),
+            Topic::Error => compares_type_with_transaction(conjunct, "notEquals"),
+            Topic::Transaction => compares_type_with_transaction(conjunct, "equals"),
         }
     }
 }
@@ -418,16 +418,6 @@ fn is_constant(expr: &Expr) -> bool {
         ) && !matches!(&node.kind, ExprKind::Function { name, .. } if is_aggregate_function(name) || name == "now");
     });
     constant
-}
-
-/// `notEquals(type, 'transaction')` (or `type != 'transaction'`).
-fn is_not_transaction(expr: &Expr) -> bool {
-    matches!(
-        expr.as_function(),
-        Some(("notEquals", [column, value]))
-            if column.as_column() == Some("type")
-                && matches!(&value.kind, ExprKind::Literal(Literal::String(text)) if text == "transaction")
-    )
 }
 
 /// A selected expression: array and map columns selected as they are keep
